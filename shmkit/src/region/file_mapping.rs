@@ -1,0 +1,111 @@
+//! Memory-mapped files: Boost's `file_mapping`.
+
+use std::path::{Path, PathBuf};
+
+use super::{Mappable, OpenMode, Source, sealed};
+use crate::error::Result;
+use crate::sys;
+
+/// An existing file opened for mapping with [`MappedRegion`](crate::MappedRegion).
+///
+/// Never creates the file (as Boost). Changes made through a shared read-write mapping reach the
+/// file; [`MappedRegion::flush`](crate::MappedRegion::flush) waits until they are written.
+///
+/// If another process truncates the file while it is mapped, touching the lost pages raises
+/// `SIGBUS` in every process that maps it. This is the nature of file mappings (memmap2 documents
+/// the same); only map files your programs own.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{FileMapping, MappedRegion, OpenMode};
+///
+/// let path = std::env::temp_dir().join(format!("doc-file-mapping-{}", std::process::id()));
+/// std::fs::write(&path, b"0123456789")?;
+///
+/// let file = FileMapping::open(&path, OpenMode::ReadWrite)?;
+/// let region = MappedRegion::options().offset(3).len(4).map(&file)?;
+/// let mut buf = [0; 4];
+/// region.read_at(0, &mut buf)?;
+/// assert_eq!(&buf, b"3456");
+///
+/// region.write_at(0, b"ABCD")?;
+/// region.flush(0, 0)?;
+/// assert_eq!(std::fs::read(&path)?, b"012ABCD789");
+/// FileMapping::remove(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct FileMapping {
+    fd: sys::Fd,
+    path: PathBuf,
+    mode: OpenMode,
+}
+
+impl FileMapping {
+    /// Opens the existing regular file at `path` for mapping.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) if it does not exist;
+    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) if the mode is refused;
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) if it is not a regular file.
+    pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<FileMapping> {
+        let path = path.as_ref();
+        let fd = sys::open_file(path, mode == OpenMode::ReadWrite)?;
+        Ok(FileMapping {
+            fd,
+            path: path.to_owned(),
+            mode,
+        })
+    }
+
+    /// Deletes the file at `path` (`unlink`); existing mappings keep working.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) if it does not exist, or the OS error.
+    pub fn remove(path: impl AsRef<Path>) -> Result<()> {
+        sys::remove_file(path.as_ref())
+    }
+
+    /// The file's current size in bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) if the OS cannot report it.
+    pub fn len(&self) -> Result<u64> {
+        self.fd.len()
+    }
+
+    /// Whether the file is empty (an empty file cannot be mapped).
+    ///
+    /// # Errors
+    ///
+    /// As [`len`](FileMapping::len).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The path the file was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The mode the file was opened with.
+    pub fn mode(&self) -> OpenMode {
+        self.mode
+    }
+}
+
+impl sealed::Sealed for FileMapping {
+    fn source(&self) -> Source<'_> {
+        Source::Fd {
+            fd: &self.fd,
+            mode: self.mode,
+            what: format!("file {}", self.path.display()),
+        }
+    }
+}
+
+impl Mappable for FileMapping {}

@@ -1,0 +1,110 @@
+//! An owned file descriptor and the calls made on it: `fstat`, `fchmod`, `fallocate`,
+//! `ftruncate`, and opening and removing regular files.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{FallocateFlags, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::{os_err, retry};
+use crate::error::{Error, ErrorKind, Result};
+
+/// An open file or shared memory object. Closed on drop (`close(2)`).
+#[derive(Debug)]
+pub struct Fd(OwnedFd);
+
+impl Fd {
+    pub(crate) fn new(fd: OwnedFd) -> Fd {
+        Fd(fd)
+    }
+
+    pub(crate) fn borrow(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
+    /// `fstat(2)`: the object's size in bytes.
+    pub(crate) fn len(&self) -> Result<u64> {
+        let st = rustix::fs::fstat(&self.0).map_err(|e| os_err(e, "fstat"))?;
+        Ok(st.st_size as u64)
+    }
+
+    /// `fstat(2)`: the permission bits (`st_mode & 0o7777`).
+    pub(crate) fn mode(&self) -> Result<u32> {
+        let st = rustix::fs::fstat(&self.0).map_err(|e| os_err(e, "fstat"))?;
+        Ok(st.st_mode & 0o7777)
+    }
+
+    /// `fstat(2)`: the owner's user id.
+    pub(crate) fn owner_uid(&self) -> Result<u32> {
+        let st = rustix::fs::fstat(&self.0).map_err(|e| os_err(e, "fstat"))?;
+        Ok(st.st_uid)
+    }
+
+    /// `fchmod(2)`: sets the permission bits exactly (the umask does not apply).
+    pub(crate) fn set_mode(&self, mode: u32) -> Result<()> {
+        rustix::fs::fchmod(&self.0, Mode::from_raw_mode(mode)).map_err(|e| os_err(e, "fchmod"))
+    }
+
+    /// `ftruncate(2)`: sets the size without reserving storage.
+    pub(crate) fn truncate(&self, len: u64) -> Result<()> {
+        if len > i64::MAX as u64 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("size {len} is larger than the largest file size"),
+            ));
+        }
+        retry(|| rustix::fs::ftruncate(&self.0, len))
+            .map_err(|e| os_err(e, format_args!("ftruncate to {len} bytes")))
+    }
+
+    /// Sets the size to `len`, reserving the storage first: `fallocate(2)` (mode 0, the
+    /// `posix_fallocate` semantics) then `ftruncate(2)`.
+    ///
+    /// Reserving makes a full filesystem (a full `/dev/shm`) an `ENOSPC` error here instead of a
+    /// `SIGBUS` on first touch. Filesystems without `fallocate` (`EOPNOTSUPP`) fall back to
+    /// `ftruncate` alone, as Boost does.
+    pub(crate) fn reserve_len(&self, len: u64) -> Result<()> {
+        if len > i64::MAX as u64 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("size {len} is larger than the largest file size"),
+            ));
+        }
+        let current = self.len()?;
+        if len > current {
+            match retry(|| rustix::fs::fallocate(&self.0, FallocateFlags::empty(), 0, len)) {
+                Ok(()) => {}
+                Err(Errno::OPNOTSUPP) | Err(Errno::NODEV) => {}
+                Err(Errno::FBIG) | Err(Errno::INVAL) => {
+                    return Err(
+                        os_err(Errno::FBIG, format_args!("fallocate to {len} bytes"))
+                            .with_kind(ErrorKind::InvalidArgument),
+                    );
+                }
+                Err(e) => return Err(os_err(e, format_args!("fallocate to {len} bytes"))),
+            }
+        }
+        self.truncate(len)
+    }
+}
+
+/// `open(2)` of an existing regular file, read-only or read-write, close-on-exec.
+pub(crate) fn open_file(path: &Path, write: bool) -> Result<Fd> {
+    let flags = if write { OFlags::RDWR } else { OFlags::RDONLY } | OFlags::CLOEXEC;
+    let fd = retry(|| rustix::fs::open(path, flags, Mode::empty()))
+        .map_err(|e| os_err(e, format_args!("open {}", path.display())))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| os_err(e, "fstat"))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(Fd::new(fd))
+}
+
+/// `unlink(2)` of a file path.
+pub(crate) fn remove_file(path: &Path) -> Result<()> {
+    rustix::fs::unlink(path).map_err(|e| os_err(e, format_args!("remove {}", path.display())))
+}

@@ -1,0 +1,33 @@
+//! Runs the examples, so none rots: each is built by `cargo test` and run here as a child
+//! process, and its output is checked.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The directory cargo puts example binaries in, next to this test binary's `deps` directory.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} missing: cargo test builds examples before running tests",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn tour_runs_and_shows_the_child_write() {
+    let out = Command::new(example("tour")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tour failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("parent: read \"hello from the child process"),
+        "{stdout}"
+    );
+}
