@@ -42,6 +42,8 @@
 mod error;
 pub mod name;
 pub mod region;
+mod shm_safe;
+pub mod sync;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result};
@@ -50,3 +52,4 @@ pub use region::{
     Access, Advice, FileMapping, MapOptions, Mappable, MappedRegion, OpenMode, Permissions,
     RemoveOnDrop, SharedMemory, ShmOptions, XsiKey, XsiSharedMemory,
 };
+pub use shm_safe::ShmSafe;

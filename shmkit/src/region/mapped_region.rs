@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use super::{Access, Mappable, OpenMode, Source};
 use crate::error::{Error, ErrorKind, Result};
+use crate::shm_safe::ShmSafe;
 use crate::sys;
 
 /// Access advice for [`MappedRegion::advise`] (Boost's `advice_types`).
@@ -445,6 +446,124 @@ impl MappedRegion {
         // `self` lives; atomic stores are sound under concurrent access by anyone.
         unsafe { atomic_store(self.ptr.add(offset), data) };
         Ok(())
+    }
+
+    fn check_typed<T>(&self, offset: usize) -> Result<*mut T> {
+        self.check_range(offset, size_of::<T>())?;
+        // SAFETY: offset is within the region (checked above).
+        let p = unsafe { self.ptr.add(offset) };
+        if !(p as usize).is_multiple_of(align_of::<T>()) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "offset {offset} is not aligned for {} (alignment {})",
+                    std::any::type_name::<T>(),
+                    align_of::<T>()
+                ),
+            ));
+        }
+        Ok(p.cast())
+    }
+
+    /// Copies a `T` out of the region at `offset` (with atomic loads, like
+    /// [`read_at`](MappedRegion::read_at)). Safe whatever other processes write: any bit pattern
+    /// is a valid [`ShmSafe`] value.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] if the value would not fit in the region.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = shmkit::MappedRegion::anonymous(64)?;
+    /// region.write(8, &0xfeed_u64)?;
+    /// assert_eq!(region.read::<u64>(8)?, 0xfeed);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn read<T: ShmSafe>(&self, offset: usize) -> Result<T> {
+        let mut value = std::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: MaybeUninit<T> provides size_of::<T>() writable bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), size_of::<T>())
+        };
+        self.read_at(offset, bytes)?;
+        // SAFETY: every byte was written, and any bit pattern is a valid T (ShmSafe contract).
+        Ok(unsafe { value.assume_init() })
+    }
+
+    /// Copies `value`'s bytes into the region at `offset` (with atomic stores, like
+    /// [`write_at`](MappedRegion::write_at)).
+    ///
+    /// # Errors
+    ///
+    /// As [`write_at`](MappedRegion::write_at).
+    pub fn write<T: ShmSafe>(&self, offset: usize, value: &T) -> Result<()> {
+        // SAFETY: a ShmSafe value may be viewed as its bytes (padding included: shared memory
+        // copies are plain byte copies, and any byte values make a valid T on the way back).
+        let bytes =
+            unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
+        self.write_at(offset, bytes)
+    }
+
+    /// Views the bytes at `offset` as a shared `T`: the way to use a process-shared object (a
+    /// [`Mutex`](crate::sync::Mutex), a [`Semaphore`](crate::sync::Semaphore), an atomic) that
+    /// lives in this region. Zeroed bytes are a valid initial state for every shmkit lock.
+    ///
+    /// The region must be writable: shmkit's shared types change their bytes even through `&T`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] if `T` does not fit at `offset` or `offset` is misaligned
+    /// for `T`; [`ErrorKind::PermissionDenied`] for a read-only region.
+    ///
+    /// # Safety
+    ///
+    /// While the reference lives, this process must access those bytes only through `&T`
+    /// references (from this or other `get` calls on any mapping of the same memory), never
+    /// through [`read_at`](MappedRegion::read_at), [`write_at`](MappedRegion::write_at), slices or
+    /// raw pointers, which would race with the object's own accesses. Other processes are
+    /// assumed to follow the same protocol; whatever they write is still a valid `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{MappedRegion, sync::Mutex};
+    ///
+    /// let region = MappedRegion::anonymous(4096)?;
+    /// // SAFETY: the region is only accessed through this reference.
+    /// let counter: &Mutex<u64> = unsafe { region.get(0)? };
+    /// *counter.lock().unwrap() += 1;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub unsafe fn get<T: ShmSafe>(&self, offset: usize) -> Result<&T> {
+        self.check_writable()?;
+        let p = self.check_typed::<T>(offset)?;
+        // SAFETY: in bounds, aligned, mapped for as long as `&self` lives; any bit pattern is a
+        // valid T; the caller keeps other accesses away from these bytes.
+        Ok(unsafe { &*p })
+    }
+
+    /// Writes `value` at `offset` (overwriting whatever was there, without dropping it) and
+    /// returns a shared reference to it, as [`get`](MappedRegion::get) would.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](MappedRegion::get).
+    ///
+    /// # Safety
+    ///
+    /// As [`get`](MappedRegion::get), and in addition no reference to those bytes may exist in
+    /// this process, and no other process may be using them yet (typically: the creator
+    /// initialises an object before telling others about it).
+    pub unsafe fn put<T: ShmSafe>(&self, offset: usize, value: T) -> Result<&T> {
+        self.check_writable()?;
+        let p = self.check_typed::<T>(offset)?;
+        // SAFETY: in bounds, aligned and writable; no reference to these bytes exists (caller).
+        unsafe {
+            p.write(value);
+            Ok(&*p)
+        }
     }
 
     /// The region as a byte slice.

@@ -2,11 +2,13 @@
 #![allow(unsafe_code)]
 
 mod fd;
+mod futex;
 mod mmap;
 mod shm;
 mod xsi;
 
 pub(crate) use fd::*;
+pub(crate) use futex::*;
 pub(crate) use mmap::*;
 pub(crate) use shm::*;
 pub(crate) use xsi::*;

@@ -1,0 +1,262 @@
+//! [`Mutex<T>`]: a robust, process-shared mutex protecting a `T`, shaped like `std::sync::Mutex`.
+#![allow(unsafe_code)]
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use super::error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult, sealed};
+use super::raw_mutex::{Acquired, RawMutex};
+use super::wait::Deadline;
+use crate::shm_safe::ShmSafe;
+
+/// A mutual-exclusion lock that works between processes: place it in shared memory, and every
+/// process that maps it shares the lock and the `T` it protects.
+///
+/// The lock is a single futex word ([`RawMutex`]): locking and unlocking without contention are
+/// one atomic instruction each; a contended locker spins briefly, then sleeps in the kernel.
+/// All bits zero is an unlocked mutex holding `T`'s zero value, so freshly created shared memory
+/// needs no initialisation.
+///
+/// # Differences from `std` and Boost
+///
+/// * **Owner death is reported, not fatal.** If a process dies (even by `SIGKILL`) or a thread
+///   panics while holding the lock, the next locker gets [`OwnerDied`] carrying the guard: repair
+///   the data, then mark it consistent ([`MutexGuard::mark_consistent`] or
+///   [`OwnerDied::recover`]). Until someone marks it, every locker is told. Boost's
+///   `interprocess_mutex` instead becomes permanently unusable (`not_recoverable`).
+/// * **Timeouts are durations on the monotonic clock** ([`lock_timeout`](Mutex::lock_timeout)),
+///   immune to wall-clock changes; Boost takes absolute UTC times.
+/// * Guards are `!Send`: the owner is identified by thread id.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::sync::Mutex;
+///
+/// let m = Mutex::new(5u64);
+/// *m.lock().unwrap() += 1;
+/// assert_eq!(*m.lock().unwrap(), 6);
+/// ```
+///
+/// Across processes, place it in shared memory, e.g. with [`MappedRegion::get`](crate::MappedRegion::get)
+/// or as a named object.
+#[repr(C)]
+pub struct Mutex<T: ?Sized> {
+    raw: RawMutex,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the mutex hands out access to `T` to one thread at a time, as std's Mutex does.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+// SAFETY: `RawMutex` is one atomic word for which any bit pattern is valid and which holds no
+// pointer (thread ids mean the same in every process of one PID namespace); `T: ShmSafe` covers
+// the data; `repr(C)` fixes the layout.
+unsafe impl<T: ShmSafe> ShmSafe for Mutex<T> {}
+
+impl<T> Mutex<T> {
+    /// A new, unlocked mutex holding `value`.
+    pub const fn new(value: T) -> Mutex<T> {
+        Mutex {
+            raw: RawMutex::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// The protected value, consuming the mutex.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    fn guard(&self, how: Acquired) -> LockResult<MutexGuard<'_, T>> {
+        let g = MutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
+        };
+        match how {
+            Acquired::Consistent => Ok(g),
+            Acquired::OwnerDied => Err(OwnerDied::new(g)),
+        }
+    }
+
+    fn try_guard<'a>(
+        &'a self,
+        how: Option<Acquired>,
+        failed: TryLockError<MutexGuard<'a, T>>,
+    ) -> TryLockResult<MutexGuard<'a, T>> {
+        match how {
+            Some(how) => self.guard(how).map_err(TryLockError::from),
+            None => Err(failed),
+        }
+    }
+
+    /// Acquires the lock, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// [`OwnerDied`] (carrying the guard: the lock *is* held) if a previous owner died holding
+    /// it and the data has not been marked consistent since.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        self.guard(self.raw.lock())
+    }
+
+    /// Acquires the lock if it is free now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if it is held; [`TryLockError::OwnerDied`] as for
+    /// [`lock`](Mutex::lock). A lock held by a dead owner reads as held here: only blocking and
+    /// timed locks probe the owner.
+    pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
+        self.try_guard(self.raw.try_lock(), TryLockError::WouldBlock)
+    }
+
+    /// Acquires the lock, waiting at most `timeout` on the monotonic clock. Zero is a try.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::TimedOut`]; [`TryLockError::OwnerDied`] as for [`lock`](Mutex::lock).
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<MutexGuard<'_, T>> {
+        if timeout.is_zero() {
+            return self.try_guard(self.raw.try_lock(), TryLockError::TimedOut);
+        }
+        self.try_guard(
+            self.raw.lock_deadline(Deadline::after(timeout)),
+            TryLockError::TimedOut,
+        )
+    }
+
+    /// Acquires the lock, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock_timeout`](Mutex::lock_timeout).
+    pub fn lock_until(&self, deadline: Instant) -> TryLockResult<MutexGuard<'_, T>> {
+        self.try_guard(self.raw.lock_until(deadline), TryLockError::TimedOut)
+    }
+
+    /// Whether the lock is held by anyone (a snapshot).
+    pub fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// Whether the data is marked consistent (a snapshot): `false` after an owner died until
+    /// someone marks it.
+    pub fn is_consistent(&self) -> bool {
+        self.raw.is_consistent()
+    }
+
+    /// The protected value, through exclusive access (no locking needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    /// The raw lock underneath.
+    pub fn raw(&self) -> &RawMutex {
+        &self.raw
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Mutex<T> {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Mutex");
+        match self.raw.try_lock() {
+            Some(how) => {
+                // SAFETY: we hold the lock until the unlock below.
+                d.field("data", &unsafe { &*self.data.get() });
+                d.field("consistent", &(how == Acquired::Consistent));
+                // SAFETY: locked just above by this thread.
+                unsafe { self.raw.unlock() };
+            }
+            None => {
+                d.field("data", &format_args!("<locked>"));
+            }
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+/// Access to the data of a locked [`Mutex`]; unlocks when dropped.
+///
+/// If dropped while the thread panics, the data is marked inconsistent (the next locker gets
+/// [`OwnerDied`]), as `std`'s poisoning does.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing `&MutexGuard` between threads only gives `&T`, which needs `T: Sync`.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<T: ?Sized> MutexGuard<'_, T> {
+    /// Marks the data consistent after an [`OwnerDied`]: later lockers lock normally.
+    /// (An associated function, so it cannot shadow a method of `T`.)
+    pub fn mark_consistent(this: &mut Self) {
+        // SAFETY: the guard proves this thread holds the lock.
+        unsafe { this.mutex.raw.mark_consistent() };
+    }
+
+    /// The mutex this guard locks.
+    pub fn mutex(this: &Self) -> &Mutex<T> {
+        this.mutex
+    }
+}
+
+impl<T: ?Sized> sealed::Sealed for MutexGuard<'_, T> {}
+
+impl<T: ?Sized> Recover for MutexGuard<'_, T> {
+    fn mark_consistent(&mut self) {
+        MutexGuard::mark_consistent(self);
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock, so no one else accesses the data.
+        unsafe { &*self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes the access unique.
+        unsafe { &mut *self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // SAFETY: the guard proves this thread holds the lock.
+            unsafe { self.mutex.raw.mark_inconsistent() };
+        }
+        // SAFETY: as above.
+        unsafe { self.mutex.raw.unlock() };
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}

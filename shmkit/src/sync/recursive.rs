@@ -1,0 +1,216 @@
+//! [`RecursiveMutex<T>`]: a robust, process-shared mutex the owning thread may lock again.
+#![allow(unsafe_code)]
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use super::error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult, sealed};
+use super::raw_mutex::{Acquired, RawMutex};
+use super::wait::Deadline;
+use crate::shm_safe::ShmSafe;
+
+/// A re-entrant lock (Boost's `interprocess_recursive_mutex`): the thread holding it may lock it
+/// again; it is released when every guard is dropped. Other threads and processes wait.
+///
+/// Like `std`'s `ReentrantLock`, guards give shared access (`&T`) only, since several guards of
+/// one thread may coexist; put a [`Cell`](std::cell::Cell)-like or atomic type inside for
+/// mutation. Owner death and timeouts behave as for [`Mutex`](crate::sync::Mutex).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use shmkit::sync::RecursiveMutex;
+///
+/// let m = RecursiveMutex::new(AtomicU32::new(0));
+/// let outer = m.lock().unwrap();
+/// let inner = m.lock().unwrap(); // the same thread: no deadlock
+/// inner.fetch_add(1, Ordering::Relaxed);
+/// drop(inner);
+/// drop(outer);
+/// assert!(!m.is_locked());
+/// ```
+#[repr(C)]
+pub struct RecursiveMutex<T> {
+    raw: RawMutex,
+    /// How many guards the owner holds; written only by the owner.
+    count: AtomicU32,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: guards give `&T` to the owning thread only; T: Sync makes that sound, T: Send lets the
+// value move between threads through into_inner.
+unsafe impl<T: Send + Sync> Sync for RecursiveMutex<T> {}
+// SAFETY: as for Mutex: atomics valid for any bit pattern, repr(C), data ShmSafe.
+unsafe impl<T: ShmSafe> ShmSafe for RecursiveMutex<T> {}
+
+impl<T> RecursiveMutex<T> {
+    /// A new, unlocked lock holding `value`.
+    pub const fn new(value: T) -> RecursiveMutex<T> {
+        RecursiveMutex {
+            raw: RawMutex::new(),
+            count: AtomicU32::new(0),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// The protected value, consuming the lock.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+
+    fn reenter(&self) -> Option<RecursiveMutexGuard<'_, T>> {
+        if !self.raw.is_owned_by_current_thread() {
+            return None;
+        }
+        let n = self.count.load(Ordering::Relaxed);
+        let n = n
+            .checked_add(1)
+            .expect("RecursiveMutex locked recursively 2^32 times");
+        self.count.store(n, Ordering::Relaxed);
+        Some(self.guard())
+    }
+
+    fn guard(&self) -> RecursiveMutexGuard<'_, T> {
+        RecursiveMutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    fn first(&self, how: Acquired) -> LockResult<RecursiveMutexGuard<'_, T>> {
+        self.count.store(1, Ordering::Relaxed);
+        match how {
+            Acquired::Consistent => Ok(self.guard()),
+            Acquired::OwnerDied => Err(OwnerDied::new(self.guard())),
+        }
+    }
+
+    fn first_try<'a>(
+        &'a self,
+        how: Option<Acquired>,
+        failed: TryLockError<RecursiveMutexGuard<'a, T>>,
+    ) -> TryLockResult<RecursiveMutexGuard<'a, T>> {
+        match how {
+            Some(how) => self.first(how).map_err(TryLockError::from),
+            None => Err(failed),
+        }
+    }
+
+    /// Acquires the lock (again, if this thread holds it).
+    ///
+    /// # Errors
+    ///
+    /// [`OwnerDied`] carrying the guard, as for [`Mutex::lock`](crate::sync::Mutex::lock).
+    ///
+    /// # Panics
+    ///
+    /// If one thread nests more than `u32::MAX` guards.
+    pub fn lock(&self) -> LockResult<RecursiveMutexGuard<'_, T>> {
+        if let Some(g) = self.reenter() {
+            return Ok(g);
+        }
+        self.first(self.raw.lock())
+    }
+
+    /// Acquires the lock if it is free or held by this thread.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`]; [`TryLockError::OwnerDied`].
+    pub fn try_lock(&self) -> TryLockResult<RecursiveMutexGuard<'_, T>> {
+        if let Some(g) = self.reenter() {
+            return Ok(g);
+        }
+        self.first_try(self.raw.try_lock(), TryLockError::WouldBlock)
+    }
+
+    /// Acquires the lock, waiting at most `timeout`. Zero is a try.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::TimedOut`]; [`TryLockError::OwnerDied`].
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RecursiveMutexGuard<'_, T>> {
+        if let Some(g) = self.reenter() {
+            return Ok(g);
+        }
+        let how = if timeout.is_zero() {
+            self.raw.try_lock()
+        } else {
+            self.raw.lock_deadline(Deadline::after(timeout))
+        };
+        self.first_try(how, TryLockError::TimedOut)
+    }
+
+    /// Whether anyone holds the lock (a snapshot).
+    pub fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// Whether the data is marked consistent (a snapshot).
+    pub fn is_consistent(&self) -> bool {
+        self.raw.is_consistent()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for RecursiveMutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecursiveMutex")
+            .field("locked", &self.is_locked())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared access to the data of a locked [`RecursiveMutex`]; the lock is released when the last
+/// guard of the owning thread is dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct RecursiveMutexGuard<'a, T> {
+    mutex: &'a RecursiveMutex<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> RecursiveMutexGuard<'_, T> {
+    /// Marks the data consistent after an [`OwnerDied`].
+    pub fn mark_consistent(this: &mut Self) {
+        // SAFETY: the guard proves this thread holds the lock.
+        unsafe { this.mutex.raw.mark_consistent() };
+    }
+}
+
+impl<T> sealed::Sealed for RecursiveMutexGuard<'_, T> {}
+
+impl<T> Recover for RecursiveMutexGuard<'_, T> {
+    fn mark_consistent(&mut self) {
+        RecursiveMutexGuard::mark_consistent(self);
+    }
+}
+
+impl<T> Deref for RecursiveMutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this thread holds the lock; only shared references are handed out.
+        unsafe { &*self.mutex.data.get() }
+    }
+}
+
+impl<T> Drop for RecursiveMutexGuard<'_, T> {
+    fn drop(&mut self) {
+        let n = self.mutex.count.load(Ordering::Relaxed);
+        if n > 1 {
+            self.mutex.count.store(n - 1, Ordering::Relaxed);
+            return;
+        }
+        self.mutex.count.store(0, Ordering::Relaxed);
+        // SAFETY: this is the owner's last guard.
+        unsafe {
+            if std::thread::panicking() {
+                self.mutex.raw.mark_inconsistent();
+            }
+            self.mutex.raw.unlock();
+        }
+    }
+}
