@@ -42,6 +42,7 @@
 mod error;
 pub mod name;
 pub mod region;
+pub mod sync;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result};
@@ -50,3 +51,4 @@ pub use region::{
     Access, Advice, FileMapping, MapOptions, Mappable, MappedRegion, OpenMode, Permissions,
     RemoveOnDrop, SharedMemory, ShmOptions, XsiKey, XsiSharedMemory,
 };
+pub use sync::FileLock;

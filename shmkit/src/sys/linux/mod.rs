@@ -2,11 +2,13 @@
 #![allow(unsafe_code)]
 
 mod fd;
+mod flock;
 mod mmap;
 mod shm;
 mod xsi;
 
 pub(crate) use fd::*;
+pub(crate) use flock::*;
 pub(crate) use mmap::*;
 pub(crate) use shm::*;
 pub(crate) use xsi::*;
