@@ -53,3 +53,4 @@ pub use region::{
     RemoveOnDrop, SharedMemory, ShmOptions, XsiKey, XsiSharedMemory,
 };
 pub use shm_safe::ShmSafe;
+pub use sync::FileLock;

@@ -12,12 +12,14 @@
 //! valid state and all zeros is the initial one, so they can be placed in fresh shared memory.
 
 mod error;
+mod file_lock;
 mod mutex;
 mod raw_mutex;
 mod recursive;
 mod wait;
 
 pub use error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult};
+pub use file_lock::{FileLock, FileLockGuard, FileLockSharedGuard};
 pub use mutex::{Mutex, MutexGuard};
 pub use raw_mutex::{Acquired, RawMutex};
 pub use recursive::{RecursiveMutex, RecursiveMutexGuard};

@@ -92,6 +92,23 @@ impl Fd {
 /// `open(2)` of an existing regular file, read-only or read-write, close-on-exec.
 pub(crate) fn open_file(path: &Path, write: bool) -> Result<Fd> {
     let flags = if write { OFlags::RDWR } else { OFlags::RDONLY } | OFlags::CLOEXEC;
+    open_regular(path, flags)
+}
+
+/// `open(2)` of an existing regular file read-only, close-on-exec, for `flock`.
+///
+/// `O_NONBLOCK` (no effect on regular files) keeps the call from hanging when the path names a
+/// FIFO with no writer, which the regular-file check then refuses; `O_NOCTTY` keeps a terminal
+/// from becoming the controlling one.
+pub(crate) fn open_file_to_lock(path: &Path) -> Result<Fd> {
+    open_regular(
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+    )
+}
+
+/// `open(2)` with `flags`, then `fstat(2)`: refuses anything but a regular file.
+fn open_regular(path: &Path, flags: OFlags) -> Result<Fd> {
     let fd = retry(|| rustix::fs::open(path, flags, Mode::empty()))
         .map_err(|e| os_err(e, format_args!("open {}", path.display())))?;
     let st = rustix::fs::fstat(&fd).map_err(|e| os_err(e, "fstat"))?;

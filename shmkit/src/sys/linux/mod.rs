@@ -2,12 +2,14 @@
 #![allow(unsafe_code)]
 
 mod fd;
+mod flock;
 mod futex;
 mod mmap;
 mod shm;
 mod xsi;
 
 pub(crate) use fd::*;
+pub(crate) use flock::*;
 pub(crate) use futex::*;
 pub(crate) use mmap::*;
 pub(crate) use shm::*;
