@@ -4,7 +4,9 @@
 //! C++ program in `bench/boost/` measures Boost. `bench/compare.sh` runs both and prints the
 //! table. Usage: `shmkit-xbench [substring of row names]`.
 
+mod procs;
 mod regions;
+mod sync;
 mod timing;
 
 /// Optional substring filter on row names (the first argument).
@@ -19,6 +21,10 @@ impl Filter {
 fn main() {
     let want = Filter(std::env::args().nth(1));
     if let Err(e) = regions::run(&want) {
+        eprintln!("shmkit-xbench: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = sync::run(&want) {
         eprintln!("shmkit-xbench: {e}");
         std::process::exit(1);
     }

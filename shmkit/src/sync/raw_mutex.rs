@@ -103,7 +103,12 @@ impl RawMutex {
     /// taken over ([`Acquired::OwnerDied`]).
     #[inline]
     pub fn lock(&self) -> Acquired {
-        let tid = sys::current_tid();
+        self.lock_as(sys::current_tid())
+    }
+
+    /// [`lock`](RawMutex::lock) for the calling thread whose id is `tid`.
+    #[inline]
+    pub(crate) fn lock_as(&self, tid: u32) -> Acquired {
         if self
             .word
             .compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed)
@@ -225,7 +230,18 @@ impl RawMutex {
     /// The calling thread holds the lock.
     #[inline]
     pub unsafe fn unlock(&self) {
-        let tid = sys::current_tid();
+        // SAFETY: forwarded contract; the caller's thread id is its own.
+        unsafe { self.unlock_as(sys::current_tid()) }
+    }
+
+    /// [`unlock`](RawMutex::unlock) with the caller's thread id already at hand (guards keep it,
+    /// saving a thread-local read).
+    ///
+    /// # Safety
+    ///
+    /// The calling thread holds the lock and `tid` is its id.
+    #[inline]
+    pub(crate) unsafe fn unlock_as(&self, tid: u32) {
         if self
             .word
             .compare_exchange(tid, 0, Ordering::Release, Ordering::Relaxed)
@@ -279,6 +295,9 @@ impl RawMutex {
         self.word.load(Ordering::Relaxed) & TID_MASK == sys::current_tid()
     }
 }
+
+// SAFETY: one atomic word; any bit pattern is a valid state (see the module docs); no pointers.
+unsafe impl crate::shm_safe::ShmSafe for RawMutex {}
 
 // SAFETY: `lock`/`try_lock` provide mutual exclusion with Acquire ordering and `unlock` releases
 // with Release ordering. Guards must stay on the locking thread (the owner is a thread id), so

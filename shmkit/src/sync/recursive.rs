@@ -197,6 +197,12 @@ impl<T> Deref for RecursiveMutexGuard<'_, T> {
     }
 }
 
+impl<T: fmt::Debug> fmt::Debug for RecursiveMutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 impl<T> Drop for RecursiveMutexGuard<'_, T> {
     fn drop(&mut self) {
         let n = self.mutex.count.load(Ordering::Relaxed);

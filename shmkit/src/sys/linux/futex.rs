@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::sync::Once;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -42,17 +42,18 @@ pub(crate) fn futex_wake(word: &AtomicU32, n: u32) -> usize {
     futex::wake(word, futex::Flags::empty(), n).unwrap_or(0)
 }
 
-/// Bumped in the child after every `fork`, so cached thread ids are refreshed there.
-static FORK_GENERATION: AtomicU32 = AtomicU32::new(0);
 static ATFORK: Once = Once::new();
 
-extern "C" fn after_fork_in_child() {
-    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+thread_local! {
+    /// This thread's id, 0 until first read. A `const` initialiser without destructor: plain
+    /// thread-local memory, no lazy registration, so the fork handler below may touch it.
+    static TID: Cell<u32> = const { Cell::new(0) };
 }
 
-thread_local! {
-    /// (tid, fork generation it was read in); tid 0 = not read yet.
-    static TID: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
+/// Runs in the child after `fork`, in its only thread (the one that forked): that thread's id
+/// changed, so forget the cached one. Only a thread-local store: async-signal-safe.
+extern "C" fn after_fork_in_child() {
+    TID.with(|c| c.set(0));
 }
 
 /// The calling thread's id (`gettid`), cached per thread and refreshed after `fork`. Used as the
@@ -60,27 +61,21 @@ thread_local! {
 /// tells whether the owner still lives.
 #[inline]
 pub(crate) fn current_tid() -> u32 {
-    let generation = FORK_GENERATION.load(Ordering::Relaxed);
     TID.with(|c| {
-        let (tid, g) = c.get();
-        if tid != 0 && g == generation {
-            tid
-        } else {
-            refresh_tid(c)
-        }
+        let tid = c.get();
+        if tid != 0 { tid } else { refresh_tid(c) }
     })
 }
 
 #[cold]
-fn refresh_tid(c: &Cell<(u32, u32)>) -> u32 {
+fn refresh_tid(c: &Cell<u32>) -> u32 {
     ATFORK.call_once(|| {
-        // SAFETY: registering a handler with no memory preconditions; the handler only does an
-        // atomic increment, which is async-signal-safe.
+        // SAFETY: registering a handler has no memory preconditions; the handler only writes
+        // this thread's thread-local cell, which is async-signal-safe.
         unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     });
-    let generation = FORK_GENERATION.load(Ordering::Relaxed);
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
-    c.set((tid, generation));
+    c.set(tid);
     tid
 }
 
