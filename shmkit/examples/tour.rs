@@ -4,8 +4,11 @@
 //! process (the role travels in the `SHMKIT_TOUR_ROLE` environment variable); parent and child
 //! share memory by name, as two unrelated programs would.
 
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
+use shmkit::sync::{Mutex, MutexGuard};
 use shmkit::{MappedRegion, RemoveOnDrop, SharedMemory};
 
 const ROLE: &str = "SHMKIT_TOUR_ROLE";
@@ -13,6 +16,8 @@ const ROLE: &str = "SHMKIT_TOUR_ROLE";
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     match std::env::var(ROLE).as_deref() {
         Ok("child") => child(),
+        Ok("counter") => counter(),
+        Ok("dies-holding-lock") => dies_holding_lock(),
         _ => parent(),
     }
 }
@@ -46,9 +51,134 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     let mut text = vec![0u8; usize::from(u16::from_le_bytes(len))];
     region.read_at(2, &mut text)?;
     println!("   parent: read {:?}", String::from_utf8_lossy(&text));
+
+    println!();
+    println!("2. A Mutex<T> shared by two processes");
+    let counters = locks_demo(&region)?;
+    println!("   both processes added {COUNT} under the lock: counter = {counters}");
+
+    println!();
+    println!("3. A process killed while holding the lock (Boost: the mutex is bricked)");
+    owner_death_demo(&region)?;
+
     println!();
     println!("Done. Objects left in shared memory: none (the guard removed {name}).");
     Ok(())
+}
+
+/// Offsets in the tour's shared memory object.
+const LOCK_AT: usize = 4096; // Mutex<[u64; 2]>
+const FLAG_AT: usize = 8192; // AtomicU32 handshake
+const COUNT: u64 = 200_000;
+
+fn spawn(role: &str, name: &str) -> std::io::Result<Child> {
+    Command::new(std::env::current_exe()?)
+        .env(ROLE, role)
+        .arg(name)
+        .stdout(Stdio::inherit())
+        .spawn()
+}
+
+fn shared_lock(region: &MappedRegion) -> shmkit::Result<&Mutex<[u64; 2]>> {
+    // SAFETY: in the tour, these bytes are only ever accessed through this typed view.
+    unsafe { region.get(LOCK_AT) }
+}
+
+fn flag(region: &MappedRegion) -> shmkit::Result<&AtomicU32> {
+    // SAFETY: as above.
+    unsafe { region.get(FLAG_AT) }
+}
+
+fn locks_demo(region: &MappedRegion) -> Result<u64, Box<dyn std::error::Error>> {
+    let name = format!("shmkit-tour-{}", std::process::id());
+    let lock = shared_lock(region)?; // zeroed memory is an unlocked mutex holding [0, 0]
+    let mut other = spawn("counter", &name)?;
+    for _ in 0..COUNT {
+        let mut pair = lock.lock().map_err(|_| "owner died")?;
+        pair[0] += 1;
+        pair[1] += 1;
+    }
+    if !other.wait()?.success() {
+        return Err("the counting child failed".into());
+    }
+    let pair = lock.lock().map_err(|_| "owner died")?;
+    assert_eq!(pair[0], pair[1]);
+    Ok(pair[0])
+}
+
+fn owner_death_demo(region: &MappedRegion) -> Result<(), Box<dyn std::error::Error>> {
+    let name = format!("shmkit-tour-{}", std::process::id());
+    let lock = shared_lock(region)?;
+    let flag = flag(region)?;
+    let mut victim = spawn("dies-holding-lock", &name)?;
+    let start = Instant::now();
+    while flag.load(Ordering::Acquire) == 0 {
+        if start.elapsed() > Duration::from_secs(30) {
+            return Err("the child never took the lock".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    victim.kill()?; // SIGKILL: no destructor, no unlock
+    victim.wait()?;
+    println!(
+        "   parent: killed the child {} while it held the lock",
+        victim.id()
+    );
+    let start = Instant::now();
+    match lock.lock() {
+        Ok(_) => return Err("expected to be told the owner died".into()),
+        Err(died) => {
+            let mut pair = died.into_inner();
+            println!(
+                "   parent: lock() -> OwnerDied after {:?}; the data reads {:?}",
+                start.elapsed(),
+                *pair
+            );
+            pair[1] = pair[0];
+            MutexGuard::mark_consistent(&mut pair);
+            println!(
+                "   parent: repaired it to {:?} and marked it consistent",
+                *pair
+            );
+        }
+    }
+    let pair = lock.lock().map_err(|_| "still inconsistent")?;
+    println!("   parent: the next lock() is clean: {:?}", *pair);
+    Ok(())
+}
+
+fn open_region() -> Result<MappedRegion, Box<dyn std::error::Error>> {
+    let name = std::env::args()
+        .nth(1)
+        .ok_or("the child needs the object's name")?;
+    Ok(MappedRegion::map(&SharedMemory::open(&name)?)?)
+}
+
+fn counter() -> Result<(), Box<dyn std::error::Error>> {
+    let region = open_region()?;
+    let lock = shared_lock(&region)?;
+    for _ in 0..COUNT {
+        let mut pair = lock.lock().map_err(|_| "owner died")?;
+        pair[0] += 1;
+        pair[1] += 1;
+    }
+    println!("   child:  pid {} added its {COUNT}", std::process::id());
+    Ok(())
+}
+
+fn dies_holding_lock() -> Result<(), Box<dyn std::error::Error>> {
+    let region = open_region()?;
+    let lock = shared_lock(&region)?;
+    let mut pair = lock.lock().map_err(|_| "owner died")?;
+    pair[0] += 1; // half an update: pair[1] is not changed yet
+    flag(&region)?.store(1, Ordering::Release);
+    println!(
+        "   child:  pid {} holds the lock mid-update",
+        std::process::id()
+    );
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 fn child() -> Result<(), Box<dyn std::error::Error>> {

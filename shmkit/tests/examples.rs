@@ -26,8 +26,15 @@ fn tour_runs_and_shows_the_child_write() {
         "tour failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        stdout.contains("parent: read \"hello from the child process"),
-        "{stdout}"
-    );
+    for expected in [
+        "parent: read \"hello from the child process",
+        "counter = 400000",
+        "lock() -> OwnerDied",
+        "the next lock() is clean",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
 }
