@@ -13,11 +13,13 @@
 
 mod error;
 mod mutex;
+pub mod named;
 mod raw_mutex;
 mod recursive;
 mod wait;
 
 pub use error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult};
 pub use mutex::{Mutex, MutexGuard};
+pub use named::{NamedMutex, NamedMutexGuard, NamedRecursiveMutex, NamedRecursiveMutexGuard};
 pub use raw_mutex::{Acquired, RawMutex};
 pub use recursive::{RecursiveMutex, RecursiveMutexGuard};
