@@ -311,6 +311,13 @@ impl SharedMemory {
     pub fn owner_uid(&self) -> Result<u32> {
         self.fd.owner_uid()
     }
+
+    /// How many names this object has: 1 while its name exists, 0 once it has been removed
+    /// (this handle then refers to memory no new `open` can reach). Used by the named objects
+    /// to tell whether a stale object they hold is still the one behind the name.
+    pub(crate) fn link_count(&self) -> Result<u64> {
+        sys::shm_link_count(&self.fd)
+    }
 }
 
 impl sealed::Sealed for SharedMemory {

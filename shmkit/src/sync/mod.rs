@@ -14,6 +14,7 @@
 mod error;
 mod file_lock;
 mod mutex;
+pub mod named;
 mod raw_mutex;
 mod recursive;
 mod wait;
@@ -21,5 +22,6 @@ mod wait;
 pub use error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult};
 pub use file_lock::{FileLock, FileLockGuard, FileLockSharedGuard};
 pub use mutex::{Mutex, MutexGuard};
+pub use named::{NamedMutex, NamedMutexGuard, NamedRecursiveMutex, NamedRecursiveMutexGuard};
 pub use raw_mutex::{Acquired, RawMutex};
 pub use recursive::{RecursiveMutex, RecursiveMutexGuard};

@@ -80,7 +80,7 @@ fn refresh_tid(c: &Cell<u32>) -> u32 {
 }
 
 /// The calling process's id (`getpid`).
-#[allow(dead_code)] // used by the named objects' headers
+
 pub(crate) fn current_pid() -> u32 {
     rustix::process::getpid().as_raw_nonzero().get() as u32
 }

@@ -87,3 +87,12 @@ pub(crate) fn shm_unlink(name: &str) -> Result<()> {
     rustix::shm::unlink(path.as_str())
         .map_err(|e| os_err(e, format_args!("remove shared memory `{name}`")))
 }
+
+/// `fstat(2)`: how many names the object behind `fd` has: 1 while its name exists, 0 once it
+/// has been `shm_unlink`ed (the memory lives on while it is open or mapped).
+pub(crate) fn shm_link_count(fd: &Fd) -> Result<u64> {
+    let st = rustix::fs::fstat(fd.borrow()).map_err(|e| os_err(e, "fstat"))?;
+    // `st_nlink`'s width differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(st.st_nlink as u64)
+}
