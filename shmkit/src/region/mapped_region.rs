@@ -507,7 +507,7 @@ impl MappedRegion {
     }
 
     /// Views the bytes at `offset` as a shared `T`: the way to use a process-shared object (a
-    /// [`Mutex`](crate::sync::Mutex), a semaphore, an atomic) that
+    /// [`Mutex`](crate::sync::Mutex), a [`Semaphore`](crate::sync::Semaphore), an atomic) that
     /// lives in this region. Zeroed bytes are a valid initial state for every shmkit lock.
     ///
     /// The region must be writable: shmkit's shared types change their bytes even through `&T`.

@@ -19,9 +19,22 @@ mod raw_mutex;
 mod recursive;
 mod wait;
 
+// Condition variables, semaphore, barrier.
+mod barrier;
+mod condvar;
+mod condvar_any;
+mod semaphore;
+mod sleepers;
+
 pub use error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult};
 pub use file_lock::{FileLock, FileLockGuard, FileLockSharedGuard};
 pub use mutex::{Mutex, MutexGuard};
 pub use named::{NamedMutex, NamedMutexGuard, NamedRecursiveMutex, NamedRecursiveMutexGuard};
 pub use raw_mutex::{Acquired, RawMutex};
 pub use recursive::{RecursiveMutex, RecursiveMutexGuard};
+
+// Condition variables, semaphore, barrier.
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use condvar::{Condvar, WaitTimeoutResult};
+pub use condvar_any::{CondvarAny, Lockable};
+pub use semaphore::Semaphore;

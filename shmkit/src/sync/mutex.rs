@@ -229,6 +229,16 @@ impl<T: ?Sized> MutexGuard<'_, T> {
     }
 }
 
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// Releases the lock and returns the mutex, for condition variables that take it again
+    /// after waiting.
+    pub(crate) fn unlock_into_mutex(this: Self) -> &'a Mutex<T> {
+        let mutex = this.mutex;
+        drop(this);
+        mutex
+    }
+}
+
 impl<T: ?Sized> sealed::Sealed for MutexGuard<'_, T> {}
 
 impl<T: ?Sized> Recover for MutexGuard<'_, T> {

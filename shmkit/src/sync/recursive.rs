@@ -181,6 +181,20 @@ impl<T> RecursiveMutexGuard<'_, T> {
     }
 }
 
+impl<'a, T> RecursiveMutexGuard<'a, T> {
+    /// Releases the lock and returns the mutex, for condition variables that take it again
+    /// after waiting; `Err(guard)` if this thread holds other guards of the lock too (releasing
+    /// this one would not release the lock).
+    pub(crate) fn unlock_into_mutex(this: Self) -> Result<&'a RecursiveMutex<T>, Self> {
+        if this.mutex.count.load(Ordering::Relaxed) > 1 {
+            return Err(this);
+        }
+        let mutex = this.mutex;
+        drop(this);
+        Ok(mutex)
+    }
+}
+
 impl<T> sealed::Sealed for RecursiveMutexGuard<'_, T> {}
 
 impl<T> Recover for RecursiveMutexGuard<'_, T> {
