@@ -29,7 +29,10 @@ mod sleepers;
 pub use error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult};
 pub use file_lock::{FileLock, FileLockGuard, FileLockSharedGuard};
 pub use mutex::{Mutex, MutexGuard};
-pub use named::{NamedMutex, NamedMutexGuard, NamedRecursiveMutex, NamedRecursiveMutexGuard};
+pub use named::{
+    NamedCondvar, NamedMutex, NamedMutexGuard, NamedRecursiveMutex, NamedRecursiveMutexGuard,
+    NamedSemaphore,
+};
 pub use raw_mutex::{Acquired, RawMutex};
 pub use recursive::{RecursiveMutex, RecursiveMutexGuard};
 

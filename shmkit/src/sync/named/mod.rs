@@ -80,12 +80,16 @@
 // Types with a variable-size area (message queues) use `object::RawObject` directly: a fixed
 // control block as the payload, the object sized larger, `RawObject::region` for the rest.
 
+mod condvar;
 mod mutex;
 pub(crate) mod object;
 mod recursive;
+mod semaphore;
 
+pub use condvar::NamedCondvar;
 pub use mutex::{NamedMutex, NamedMutexGuard};
 pub use recursive::{NamedRecursiveMutex, NamedRecursiveMutexGuard};
+pub use semaphore::NamedSemaphore;
 
 use crate::sync::error::{LockResult, OwnerDied, TryLockError, TryLockResult};
 

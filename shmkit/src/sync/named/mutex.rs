@@ -8,7 +8,7 @@ use super::{map_lock, map_try};
 use crate::error::Result;
 use crate::region::{Permissions, SharedMemory};
 use crate::sync::error::{LockResult, Recover, TryLockResult, sealed};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{Lockable, Mutex, MutexGuard};
 
 impl Payload for Mutex<()> {
     const KIND: Kind = Kind::Mutex;
@@ -425,6 +425,20 @@ impl<'a> NamedMutexGuard<'a> {
 }
 
 impl sealed::Sealed for NamedMutexGuard<'_> {}
+
+/// Lets a [`NamedCondvar`](crate::sync::NamedCondvar) (or any
+/// [`CondvarAny`](crate::sync::CondvarAny)) wait with the named mutex.
+impl<'a> Lockable for NamedMutexGuard<'a> {
+    type Unlocked = &'a Mutex<()>;
+
+    fn unlock(guard: Self) -> &'a Mutex<()> {
+        Lockable::unlock(guard.guard)
+    }
+
+    fn relock(mutex: &'a Mutex<()>) -> LockResult<Self> {
+        map_lock(mutex.lock(), NamedMutexGuard::new)
+    }
+}
 
 impl Recover for NamedMutexGuard<'_> {
     fn mark_consistent(&mut self) {
