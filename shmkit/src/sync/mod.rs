@@ -17,7 +17,18 @@ mod raw_mutex;
 mod recursive;
 mod wait;
 
+// Reader-writer locks.
+mod raw_rwlock;
+mod rwlock;
+
 pub use error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult};
 pub use mutex::{Mutex, MutexGuard};
 pub use raw_mutex::{Acquired, RawMutex};
 pub use recursive::{RecursiveMutex, RecursiveMutexGuard};
+
+// Reader-writer locks.
+pub use raw_rwlock::RawRwLock;
+pub use rwlock::{
+    RwLock, RwLockReadGuard, RwLockWriteGuard, Sharable, Upgradable, UpgradableGuard,
+    UpgradableRwLock,
+};
