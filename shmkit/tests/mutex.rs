@@ -276,3 +276,26 @@ fn zeroed_memory_is_an_unlocked_mutex_and_lock_api_works() {
     assert!(m.try_lock().is_none());
     drop(g);
 }
+
+/// Regression: a process forked while its parent holds a lock gets a copy of the guard; the
+/// child dropping that copy must not release the parent's lock (the lock word is shared).
+#[test]
+fn a_forked_child_dropping_a_copied_guard_does_not_unlock_the_parent() {
+    let region = MappedRegion::anonymous(4096).unwrap();
+    // SAFETY: only accessed through this typed view (here and in the forked child).
+    let m: &Mutex<u32> = unsafe { region.get(0) }.unwrap();
+    let guard = m.lock().unwrap();
+    let child = move || {
+        drop(guard); // the child's copy: not the owner
+        if m.is_locked() { 0 } else { 1 }
+    };
+    // SAFETY: the child only drops the guard (atomic operations, no allocation) and reads the
+    // lock word.
+    let code = unsafe { shmkit_testkit::fork_child(child) };
+    assert_eq!(
+        code, 0,
+        "the child's copy of the guard released the parent's lock"
+    );
+    // The parent's guard was dropped with the closure, by its real owner.
+    assert!(!m.is_locked());
+}

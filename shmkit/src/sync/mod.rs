@@ -11,21 +11,24 @@
 //! All types here are [`ShmSafe`](crate::ShmSafe) (for `ShmSafe` data): any bit pattern is a
 //! valid state and all zeros is the initial one, so they can be placed in fresh shared memory.
 
+mod barrier;
+mod condvar;
+mod condvar_any;
 mod error;
 mod file_lock;
 mod mutex;
 pub mod named;
 mod raw_mutex;
+mod raw_rwlock;
 mod recursive;
-mod wait;
-
-// Condition variables, semaphore, barrier.
-mod barrier;
-mod condvar;
-mod condvar_any;
+mod rwlock;
 mod semaphore;
 mod sleepers;
+mod wait;
 
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use condvar::{Condvar, WaitTimeoutResult};
+pub use condvar_any::{CondvarAny, Lockable};
 pub use error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult};
 pub use file_lock::{FileLock, FileLockGuard, FileLockSharedGuard};
 pub use mutex::{Mutex, MutexGuard};
@@ -34,10 +37,10 @@ pub use named::{
     NamedSemaphore,
 };
 pub use raw_mutex::{Acquired, RawMutex};
+pub use raw_rwlock::RawRwLock;
 pub use recursive::{RecursiveMutex, RecursiveMutexGuard};
-
-// Condition variables, semaphore, barrier.
-pub use barrier::{Barrier, BarrierWaitResult};
-pub use condvar::{Condvar, WaitTimeoutResult};
-pub use condvar_any::{CondvarAny, Lockable};
+pub use rwlock::{
+    RwLock, RwLockReadGuard, RwLockWriteGuard, Sharable, Upgradable, UpgradableGuard,
+    UpgradableRwLock,
+};
 pub use semaphore::Semaphore;

@@ -11,7 +11,6 @@ use super::error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult, 
 use super::raw_mutex::{Acquired, RawMutex};
 use super::wait::Deadline;
 use crate::shm_safe::ShmSafe;
-use crate::sys;
 
 /// A mutual-exclusion lock that works between processes: place it in shared memory, and every
 /// process that maps it shares the lock and the `T` it protects.
@@ -78,7 +77,6 @@ impl<T: ?Sized> Mutex<T> {
     fn guard(&self, how: Acquired) -> LockResult<MutexGuard<'_, T>> {
         let g = MutexGuard {
             mutex: self,
-            tid: sys::current_tid(),
             _not_send: PhantomData,
         };
         match how {
@@ -106,17 +104,7 @@ impl<T: ?Sized> Mutex<T> {
     /// it and the data has not been marked consistent since.
     #[inline]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        let tid = sys::current_tid();
-        let how = self.raw.lock_as(tid);
-        let g = MutexGuard {
-            mutex: self,
-            tid,
-            _not_send: PhantomData,
-        };
-        match how {
-            Acquired::Consistent => Ok(g),
-            Acquired::OwnerDied => Err(OwnerDied::new(g)),
-        }
+        self.guard(self.raw.lock())
     }
 
     /// Acquires the lock if it is free now.
@@ -208,7 +196,6 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
-    tid: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -268,8 +255,8 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
             // SAFETY: the guard proves this thread holds the lock.
             unsafe { self.mutex.raw.mark_inconsistent() };
         }
-        // SAFETY: as above, and `tid` is this thread's id (guards are !Send).
-        unsafe { self.mutex.raw.unlock_as(self.tid) };
+        // SAFETY: as above.
+        unsafe { self.mutex.raw.unlock() };
     }
 }
 

@@ -103,12 +103,7 @@ impl RawMutex {
     /// taken over ([`Acquired::OwnerDied`]).
     #[inline]
     pub fn lock(&self) -> Acquired {
-        self.lock_as(sys::current_tid())
-    }
-
-    /// [`lock`](RawMutex::lock) for the calling thread whose id is `tid`.
-    #[inline]
-    pub(crate) fn lock_as(&self, tid: u32) -> Acquired {
+        let tid = sys::current_tid();
         if self
             .word
             .compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed)
@@ -223,39 +218,45 @@ impl RawMutex {
         }
     }
 
-    /// Releases the lock, leaving the consistency mark as it is.
+    /// Releases the lock, leaving the consistency mark as it is. Does nothing if the calling
+    /// thread does not hold it (for example a process `fork`ed while its parent held the lock,
+    /// dropping its copy of the guard).
     ///
     /// # Safety
     ///
     /// The calling thread holds the lock.
     #[inline]
     pub unsafe fn unlock(&self) {
-        // SAFETY: forwarded contract; the caller's thread id is its own.
-        unsafe { self.unlock_as(sys::current_tid()) }
-    }
-
-    /// [`unlock`](RawMutex::unlock) with the caller's thread id already at hand (guards keep it,
-    /// saving a thread-local read).
-    ///
-    /// # Safety
-    ///
-    /// The calling thread holds the lock and `tid` is its id.
-    #[inline]
-    pub(crate) unsafe fn unlock_as(&self, tid: u32) {
+        let tid = sys::current_tid();
         if self
             .word
             .compare_exchange(tid, 0, Ordering::Release, Ordering::Relaxed)
             .is_err()
         {
-            self.unlock_slow();
+            self.unlock_slow(tid);
         }
     }
 
     #[cold]
-    fn unlock_slow(&self) {
-        // Keep only the INCONSISTENT mark; clear the owner and WAITERS, and wake one sleeper.
-        let old = self.word.fetch_and(INCONSISTENT, Ordering::Release);
-        if old & WAITERS != 0 {
+    fn unlock_slow(&self, tid: u32) {
+        // Clear the owner and WAITERS, keep the INCONSISTENT mark, and wake one sleeper; but
+        // only if the caller really owns the lock.
+        let mut v = self.word.load(Ordering::Relaxed);
+        loop {
+            if v & TID_MASK != tid {
+                return;
+            }
+            match self.word.compare_exchange_weak(
+                v,
+                v & INCONSISTENT,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => v = now,
+            }
+        }
+        if v & WAITERS != 0 {
             sys::futex_wake(&self.word, 1);
         }
     }
