@@ -1,14 +1,17 @@
-//! `NamedSemaphore` and `NamedCondvar` across real processes: creation semantics, validation,
-//! and use from two processes.
+//! `NamedSemaphore`, `NamedCondvar`, `NamedRwLock` and `NamedUpgradableRwLock` across real
+//! processes: creation semantics, validation, use from two processes, owner death.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use shmkit::sync::{NamedCondvar, NamedMutex, NamedSemaphore};
+use shmkit::sync::{
+    NamedCondvar, NamedMutex, NamedRwLock, NamedSemaphore, NamedUpgradableRwLock, RwLockWriteGuard,
+    TryLockError, UpgradableGuard,
+};
 use shmkit::{ErrorKind, MappedRegion, RemoveOnDrop, SharedMemory};
 use shmkit_testkit::{child, child_roles, report, unique_name};
 
-child_roles!(ponger, waiter);
+child_roles!(ponger, waiter, rw_holder);
 
 #[test]
 fn creation_matrix_and_kind_checks() {
@@ -159,4 +162,156 @@ fn a_named_condvar_wakes_a_waiter_in_another_process() {
         cond.notify_all();
     }
     assert_eq!(w.wait().value("woke"), "7");
+}
+
+/// Child: takes the named rwlock in the given mode, raises its semaphore, then waits for the
+/// release semaphore (or to be killed).
+fn rw_holder(args: &[String]) {
+    let ready = NamedSemaphore::open(&args[2]).unwrap();
+    let release = NamedSemaphore::open(&args[3]).unwrap();
+    match args[1].as_str() {
+        "read" => {
+            let lock = NamedRwLock::open(&args[0]).unwrap();
+            let _g = lock.read().unwrap();
+            ready.post().unwrap();
+            release.wait();
+        }
+        "write" => {
+            let lock = NamedRwLock::open(&args[0]).unwrap();
+            let _g = lock.write().unwrap();
+            ready.post().unwrap();
+            release.wait();
+        }
+        "upgradable-lock-read" => {
+            let lock = NamedUpgradableRwLock::open(&args[0]).unwrap();
+            let _g = lock.read().unwrap();
+            ready.post().unwrap();
+            release.wait();
+        }
+        _ => {
+            let lock = NamedUpgradableRwLock::open(&args[0]).unwrap();
+            let _g = lock.upgradable_read().unwrap();
+            ready.post().unwrap();
+            release.wait();
+        }
+    }
+}
+
+struct RwFixture {
+    lock: String,
+    ready: NamedSemaphore,
+    release: NamedSemaphore,
+    names: [String; 2],
+    _cleanup: [RemoveOnDrop; 3],
+}
+
+impl RwFixture {
+    fn new(tag: &str) -> RwFixture {
+        let (lock, r, q) = (
+            unique_name(tag),
+            unique_name("ready"),
+            unique_name("release"),
+        );
+        RwFixture {
+            ready: NamedSemaphore::create(&r, 0).unwrap(),
+            release: NamedSemaphore::create(&q, 0).unwrap(),
+            _cleanup: [
+                RemoveOnDrop::shared_memory(&lock),
+                RemoveOnDrop::shared_memory(&r),
+                RemoveOnDrop::shared_memory(&q),
+            ],
+            lock,
+            names: [r, q],
+        }
+    }
+
+    fn holder(&self, mode: &str) -> shmkit_testkit::Child {
+        let c = child("rw_holder")
+            .args([self.lock.as_str(), mode, &self.names[0], &self.names[1]])
+            .spawn();
+        assert!(
+            self.ready.wait_timeout(Duration::from_secs(30)),
+            "holder never locked"
+        );
+        c
+    }
+}
+
+#[test]
+fn named_rwlocks_exclude_across_processes_and_check_kinds() {
+    let f = RwFixture::new("nrw");
+    let lock = NamedRwLock::create(&f.lock).unwrap();
+    assert_eq!(
+        NamedRwLock::create(&f.lock).unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        NamedUpgradableRwLock::open(&f.lock).unwrap_err().kind(),
+        ErrorKind::Incompatible
+    );
+    assert_eq!(
+        NamedMutex::open(&f.lock).unwrap_err().kind(),
+        ErrorKind::Incompatible
+    );
+
+    // A reader in another process: we can read too, not write.
+    let reader = f.holder("read");
+    assert!(lock.try_read().is_ok());
+    assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
+    assert!(matches!(
+        lock.write_timeout(Duration::from_millis(30)),
+        Err(TryLockError::TimedOut)
+    ));
+    f.release.post().unwrap();
+    reader.wait().assert_success();
+    drop(lock.write_timeout(Duration::from_secs(10)).unwrap());
+
+    // A writer killed while holding the lock: the next writer is told, and recovers.
+    let writer = f.holder("write");
+    assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
+    writer.kill();
+    let mut g = lock.write().unwrap_err().into_inner();
+    RwLockWriteGuard::mark_consistent(&mut g);
+    drop(g);
+    assert!(lock.is_consistent());
+    drop(lock.read().unwrap());
+}
+
+#[test]
+fn named_upgradable_rwlock_transfers_across_processes() {
+    let f = RwFixture::new("nurw");
+    let lock = NamedUpgradableRwLock::open_or_create(&f.lock).unwrap();
+    assert!(lock.created());
+    assert_eq!(
+        NamedRwLock::open(&f.lock).unwrap_err().kind(),
+        ErrorKind::Incompatible
+    );
+
+    // Another process holds the upgradable lock: we may read, not take upgradable or write.
+    let up_holder = f.holder("upgradable");
+    let r = lock.read().unwrap();
+    assert!(matches!(
+        lock.try_upgradable_read(),
+        Err(TryLockError::WouldBlock)
+    ));
+    assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
+    drop(r);
+    f.release.post().unwrap();
+    up_holder.wait().assert_success();
+
+    // Our upgradable lock cannot become a write lock while another process reads.
+    let reader = f.holder("upgradable-lock-read");
+    let up = lock.upgradable_read().unwrap();
+    let up = UpgradableGuard::try_upgrade(up).expect_err("a reader is in");
+    let up = match UpgradableGuard::upgrade_timeout(up, Duration::from_millis(30)) {
+        Err(up) => up,
+        Ok(_) => panic!("upgraded while a reader held the lock"),
+    };
+    f.release.post().unwrap();
+    reader.wait().assert_success();
+    let w = UpgradableGuard::upgrade_timeout(up, Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("the reader left: the upgrade must succeed"));
+    let up = RwLockWriteGuard::downgrade_to_upgradable(w);
+    drop(UpgradableGuard::downgrade(up));
+    assert!(!lock.is_locked());
 }

@@ -34,7 +34,7 @@ pub use file_lock::{FileLock, FileLockGuard, FileLockSharedGuard};
 pub use mutex::{Mutex, MutexGuard};
 pub use named::{
     NamedCondvar, NamedMutex, NamedMutexGuard, NamedRecursiveMutex, NamedRecursiveMutexGuard,
-    NamedSemaphore,
+    NamedRwLock, NamedSemaphore, NamedUpgradableRwLock,
 };
 pub use raw_mutex::{Acquired, RawMutex};
 pub use raw_rwlock::RawRwLock;

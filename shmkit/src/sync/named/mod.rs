@@ -84,11 +84,13 @@ mod condvar;
 mod mutex;
 pub(crate) mod object;
 mod recursive;
+mod rwlock;
 mod semaphore;
 
 pub use condvar::NamedCondvar;
 pub use mutex::{NamedMutex, NamedMutexGuard};
 pub use recursive::{NamedRecursiveMutex, NamedRecursiveMutexGuard};
+pub use rwlock::{NamedRwLock, NamedUpgradableRwLock};
 pub use semaphore::NamedSemaphore;
 
 use crate::sync::error::{LockResult, OwnerDied, TryLockError, TryLockResult};
