@@ -6,7 +6,7 @@
 //!
 //! | algorithm | Boost's | allocate | free | index |
 //! |---|---|---|---|---|
-//! | [`BestFit`] (default) | `rbtree_best_fit` | exact best fit, O(1) for blocks ≤ 512 B, O(log n) above | O(1) merge + index update | exact-size bins + a treap |
+//! | [`BestFit`] (default) | `rbtree_best_fit` | exact best fit, O(1) for blocks ≤ 496 B, O(log n) above | O(1) merge + index update | exact-size bins + a treap |
 //! | [`SeqFit`] | `simple_seq_fit` | first fit, O(free blocks) | O(free blocks) | address-ordered list |
 //!
 //! # Offsets, not pointers
