@@ -374,9 +374,20 @@ fn scribble_area<A: MemoryAlgorithm>(seed: u64, scribbles: &[(usize, u64)], ops:
     let (a, offs) = populated::<A>(seed);
     let len = a.arena().len();
     for &(at, v) in scribbles {
-        a.arena()
-            .write((at % (len - 8)) & !7, &v.to_le_bytes())
-            .unwrap();
+        // Where: a block header slot, the area header, or anywhere.
+        let pos = match at % 3 {
+            0 => (at / 3 % (len / 16)) * 16 + 8,
+            1 => (at / 3 % 36) * 8,
+            _ => (at % (len - 8)) & !7,
+        };
+        // What: random bits, a plausible offset or size, or a copy of another word (a valid
+        // header or link moved elsewhere: duplicated links make cycles).
+        let val = match v % 3 {
+            0 => v,
+            1 => (v >> 2) % (len as u64 + 64),
+            _ => word(&a, ((v >> 2) as usize % (len - 8)) & !7),
+        };
+        set_word(&a, pos, val);
     }
     survive(a, &offs, ops);
 }
@@ -392,7 +403,7 @@ fn scribble_header<A: MemoryAlgorithm>(seed: u64, which: usize, v: u64, ops: &[O
 // ----- proptests -----------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn model_best_fit(ops in vec(op(), 1..80)) {

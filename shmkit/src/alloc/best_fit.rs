@@ -1066,6 +1066,10 @@ impl MemoryAlgorithm for BestFit {
     ///
     /// * index updated, commit not written (any operation): the index disagrees with the chain;
     ///   rebuilt. The operation did not happen.
+    /// * a split half done (`allocate`, `shrink_in_place`, `expand_fwd`, an aligned allocation):
+    ///   the rest's header and footer are written but lie inside the block whose header still
+    ///   has the old size, so no walk sees them; the block is still whole (and free, or still
+    ///   the caller's), and the index is rebuilt.
     /// * allocation committed, `PREV_ALLOC` of the next block or `free` not yet updated: fixed;
     ///   the block stays allocated (leaked: its owner died before getting the offset).
     /// * a block marked free (a freed block, a shrunk tail, the front cut off an aligned block)
