@@ -83,6 +83,8 @@ awk -F'\t' '
 function fmt(ns, name,    s) {
     if (ns == "") return "—"
     ns += 0
+    # Count rows print a count, not a time, in the ns column.
+    if (name ~ /allocations that fit in/) return sprintf("%d", ns)
     if (ns < 1e4)      s = sprintf("%.1f ns", ns)
     else if (ns < 1e7) s = sprintf("%.2f µs", ns / 1e3)
     else               s = sprintf("%.2f ms", ns / 1e6)
