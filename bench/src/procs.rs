@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Two words in shared memory: children announce themselves on `ready` and spin until `go`.
 #[repr(C)]
-#[derive(Default)]
+#[derive(Default, shmkit::ShmSafe)]
 pub struct StartGate {
     ready: AtomicU32,
     go: AtomicU32,

@@ -4,11 +4,11 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use shmkit::MappedRegion;
 use shmkit::sync::{
     Condvar, Mutex, NamedMutex, RecursiveMutex, RwLock, Semaphore, UpgradableGuard,
     UpgradableRwLock,
 };
+use shmkit::{MappedRegion, ShmSafe};
 
 use crate::Filter;
 use crate::procs::{StartGate, fork_child, now_ns, wait_child};
@@ -16,7 +16,7 @@ use crate::timing::{median_ns_per_op, median_ns_self_timed, print_row};
 
 /// A fresh anonymous shared region (inherited by forked children) holding one `T` at offset 0,
 /// zero-initialised (every shmkit primitive's initial state).
-fn shared<T: shmkit::ShmSafe>(region: &MappedRegion) -> &T {
+fn shared<T: ShmSafe>(region: &MappedRegion) -> &T {
     // SAFETY: the region is used only through this one typed view (and the same view in forked
     // children).
     unsafe { region.get::<T>(0) }.expect("place the benchmark object")
@@ -26,38 +26,33 @@ fn region() -> MappedRegion {
     MappedRegion::anonymous(1 << 16).expect("anonymous shared memory")
 }
 
+#[derive(ShmSafe)]
 #[repr(C)]
 struct Contended {
     gate: StartGate,
     m: Mutex<u64>,
     end_ns: [AtomicU64; 2],
 }
-// SAFETY: atomics and a ShmSafe mutex, repr(C); any bit pattern is valid.
-unsafe impl shmkit::ShmSafe for Contended {}
-// SAFETY: StartGate is two AtomicU32s.
-unsafe impl shmkit::ShmSafe for StartGate {}
 
+#[derive(ShmSafe)]
 #[repr(C)]
 struct CondvarPingPong {
     gate: StartGate,
     m: Mutex<u32>, // the turn
     cv: Condvar,
 }
-// SAFETY: a StartGate, a ShmSafe mutex and a condvar, repr(C).
-unsafe impl shmkit::ShmSafe for CondvarPingPong {}
 
+#[derive(ShmSafe)]
 #[repr(C)]
 struct SemPingPong {
     gate: StartGate,
     ping: Semaphore,
     pong: Semaphore,
 }
-// SAFETY: a StartGate and two semaphores, repr(C).
-unsafe impl shmkit::ShmSafe for SemPingPong {}
 
 /// Runs a two-process ping-pong: `a` in this process, `b` in a forked child, `R` round trips per
 /// sample, 7 samples; returns ns per round trip (sync.cpp rows 3 and 4).
-fn ping_pong<S: shmkit::ShmSafe>(
+fn ping_pong<S: ShmSafe>(
     gate: impl Fn(&S) -> &StartGate,
     a: impl Fn(&S, u32),
     b: impl Fn(&S, u32) + Copy,

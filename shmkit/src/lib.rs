@@ -40,7 +40,11 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+// Lets `::shmkit::...` paths (which `#[derive(ShmSafe)]` generates) resolve inside shmkit too.
+extern crate self as shmkit;
+
 mod error;
+pub mod fingerprint;
 pub mod name;
 pub mod region;
 mod shm_safe;
@@ -54,4 +58,6 @@ pub use region::{
     RemoveOnDrop, SharedMemory, ShmOptions, XsiKey, XsiSharedMemory,
 };
 pub use shm_safe::ShmSafe;
+// The derive shares the trait's name, as serde's do: `use shmkit::ShmSafe` brings both.
+pub use shmkit_derive::ShmSafe;
 pub use sync::FileLock;

@@ -495,12 +495,33 @@ impl MappedRegion {
     /// Copies `value`'s bytes into the region at `offset` (with atomic stores, like
     /// [`write_at`](MappedRegion::write_at)).
     ///
+    /// Only for types without padding ([`ShmSafe::NO_PADDING`]): reading a padding byte would be
+    /// undefined behaviour, so a padded type is refused at compile time. Place such values with
+    /// [`put`](MappedRegion::put), or write their fields one by one.
+    ///
     /// # Errors
     ///
     /// As [`write_at`](MappedRegion::write_at).
+    ///
+    /// # Examples
+    ///
+    /// ```compile_fail
+    /// #[derive(shmkit::ShmSafe)]
+    /// #[repr(C)]
+    /// struct Padded { a: u8, b: u32 } // 3 padding bytes after `a`
+    ///
+    /// let region = shmkit::MappedRegion::anonymous(64).unwrap();
+    /// region.write(0, &Padded { a: 1, b: 2 }).unwrap(); // refused: T has padding
+    /// ```
     pub fn write<T: ShmSafe>(&self, offset: usize, value: &T) -> Result<()> {
-        // SAFETY: a ShmSafe value may be viewed as its bytes (padding included: shared memory
-        // copies are plain byte copies, and any byte values make a valid T on the way back).
+        const {
+            assert!(
+                T::NO_PADDING,
+                "MappedRegion::write needs a type without padding bytes (ShmSafe::NO_PADDING)"
+            )
+        };
+        // SAFETY: T has no padding (checked at compile time above), so all its size_of::<T>()
+        // bytes are initialised and may be viewed as u8.
         let bytes =
             unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
         self.write_at(offset, bytes)

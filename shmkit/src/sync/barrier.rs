@@ -82,7 +82,10 @@ pub struct Barrier {
 #[allow(unsafe_code)] // only this impl: the file has no other unsafe code
 // SAFETY: three AtomicU32s (any bit pattern is a valid state, see the module docs), no pointers,
 // repr(C), Send + Sync, no drop glue.
-unsafe impl ShmSafe for Barrier {}
+unsafe impl ShmSafe for Barrier {
+    const FINGERPRINT: u64 =
+        crate::fingerprint::primitive("shmkit::sync::Barrier", size_of::<Barrier>());
+}
 
 /// What [`Barrier::wait`] returns: whether this party was the generation's leader.
 ///

@@ -213,7 +213,10 @@ pub struct Condvar {
 
 #[allow(unsafe_code)] // only this impl: the file has no other unsafe code
 // SAFETY: two AtomicU32s (any bit pattern valid, no pointers), repr(C), Send + Sync, no drop glue.
-unsafe impl ShmSafe for Condvar {}
+unsafe impl ShmSafe for Condvar {
+    const FINGERPRINT: u64 =
+        crate::fingerprint::primitive("shmkit::sync::Condvar", size_of::<Condvar>());
+}
 
 impl Condvar {
     /// A new condition variable with nobody waiting (all bits zero).

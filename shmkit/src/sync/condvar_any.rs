@@ -154,7 +154,10 @@ pub struct CondvarAny {
 
 #[allow(unsafe_code)] // only this impl: the file has no other unsafe code
 // SAFETY: two AtomicU32s (any bit pattern valid, no pointers), repr(C), Send + Sync, no drop glue.
-unsafe impl ShmSafe for CondvarAny {}
+unsafe impl ShmSafe for CondvarAny {
+    const FINGERPRINT: u64 =
+        crate::fingerprint::primitive("shmkit::sync::CondvarAny", size_of::<CondvarAny>());
+}
 
 impl CondvarAny {
     /// A new condition variable with nobody waiting (all bits zero).

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult, sealed};
 use super::raw_mutex::{Acquired, RawMutex};
 use super::wait::Deadline;
+use crate::fingerprint;
 use crate::shm_safe::ShmSafe;
 
 /// A mutual-exclusion lock that works between processes: place it in shared memory, and every
@@ -56,7 +57,10 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 // SAFETY: `RawMutex` is one atomic word for which any bit pattern is valid and which holds no
 // pointer (thread ids mean the same in every process of one PID namespace); `T: ShmSafe` covers
 // the data; `repr(C)` fixes the layout.
-unsafe impl<T: ShmSafe> ShmSafe for Mutex<T> {}
+unsafe impl<T: ShmSafe> ShmSafe for Mutex<T> {
+    const FINGERPRINT: u64 =
+        fingerprint::combine(fingerprint::fnv1a(b"shmkit::sync::Mutex"), T::FINGERPRINT);
+}
 
 impl<T> Mutex<T> {
     /// A new, unlocked mutex holding `value`.

@@ -298,7 +298,10 @@ impl RawMutex {
 }
 
 // SAFETY: one atomic word; any bit pattern is a valid state (see the module docs); no pointers.
-unsafe impl crate::shm_safe::ShmSafe for RawMutex {}
+unsafe impl crate::shm_safe::ShmSafe for RawMutex {
+    const FINGERPRINT: u64 =
+        crate::fingerprint::primitive("shmkit::sync::RawMutex", size_of::<RawMutex>());
+}
 
 // SAFETY: `lock`/`try_lock` provide mutual exclusion with Acquire ordering and `unlock` releases
 // with Release ordering. Guards must stay on the locking thread (the owner is a thread id), so

@@ -226,7 +226,10 @@ const _: () = assert!(align_of::<RawRwLock>() == 4);
 // SAFETY: only `AtomicU32`s, for which any bit pattern is valid and which the algorithm accepts
 // in any combination (see "Crashes" in the module docs); no pointers (thread ids mean the same
 // in every process of one PID namespace); `repr(C)` fixes the layout; no drop glue.
-unsafe impl ShmSafe for RawRwLock {}
+unsafe impl ShmSafe for RawRwLock {
+    const FINGERPRINT: u64 =
+        crate::fingerprint::primitive("shmkit::sync::RawRwLock", size_of::<RawRwLock>());
+}
 
 /// The calling thread's id, which must fit the 22-bit owner and slot fields.
 #[inline]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult, sealed};
 use super::raw_mutex::{Acquired, RawMutex};
 use super::wait::Deadline;
+use crate::fingerprint;
 use crate::shm_safe::ShmSafe;
 
 /// A re-entrant lock (Boost's `interprocess_recursive_mutex`): the thread holding it may lock it
@@ -46,7 +47,12 @@ pub struct RecursiveMutex<T> {
 // value move between threads through into_inner.
 unsafe impl<T: Send + Sync> Sync for RecursiveMutex<T> {}
 // SAFETY: as for Mutex: atomics valid for any bit pattern, repr(C), data ShmSafe.
-unsafe impl<T: ShmSafe> ShmSafe for RecursiveMutex<T> {}
+unsafe impl<T: ShmSafe> ShmSafe for RecursiveMutex<T> {
+    const FINGERPRINT: u64 = fingerprint::combine(
+        fingerprint::fnv1a(b"shmkit::sync::RecursiveMutex"),
+        T::FINGERPRINT,
+    );
+}
 
 impl<T> RecursiveMutex<T> {
     /// A new, unlocked lock holding `value`.

@@ -27,6 +27,7 @@ use super::error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult, 
 use super::raw_mutex::Acquired;
 use super::raw_rwlock::RawRwLock;
 use super::wait::Deadline;
+use crate::fingerprint;
 use crate::shm_safe::ShmSafe;
 
 /// Marks the guards of an [`RwLock`] (the default third parameter of [`RwLockReadGuard`] and
@@ -155,7 +156,10 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 // SAFETY: `RawRwLock` is ShmSafe (atomics valid for any bit pattern, no pointers); `T: ShmSafe`
 // covers the data; `repr(C)` fixes the layout.
-unsafe impl<T: ShmSafe> ShmSafe for RwLock<T> {}
+unsafe impl<T: ShmSafe> ShmSafe for RwLock<T> {
+    const FINGERPRINT: u64 =
+        fingerprint::combine(fingerprint::fnv1a(b"shmkit::sync::RwLock"), T::FINGERPRINT);
+}
 
 impl<T> RwLock<T> {
     /// A new, unlocked lock holding `value`.
@@ -505,7 +509,12 @@ pub struct UpgradableRwLock<T: ?Sized> {
 }
 
 // SAFETY: a transparent wrapper around RwLock<T>, which is ShmSafe for T: ShmSafe.
-unsafe impl<T: ShmSafe> ShmSafe for UpgradableRwLock<T> {}
+unsafe impl<T: ShmSafe> ShmSafe for UpgradableRwLock<T> {
+    const FINGERPRINT: u64 = fingerprint::combine(
+        fingerprint::fnv1a(b"shmkit::sync::UpgradableRwLock"),
+        T::FINGERPRINT,
+    );
+}
 
 impl<T> UpgradableRwLock<T> {
     /// A new, unlocked lock holding `value`.

@@ -84,7 +84,10 @@ pub struct Semaphore {
 
 #[allow(unsafe_code)] // only this impl: the file has no other unsafe code
 // SAFETY: two AtomicU32s (any bit pattern valid, no pointers), repr(C), Send + Sync, no drop glue.
-unsafe impl ShmSafe for Semaphore {}
+unsafe impl ShmSafe for Semaphore {
+    const FINGERPRINT: u64 =
+        crate::fingerprint::primitive("shmkit::sync::Semaphore", size_of::<Semaphore>());
+}
 
 impl Semaphore {
     /// A semaphore holding `initial` units.

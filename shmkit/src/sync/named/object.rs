@@ -221,7 +221,10 @@ const _: () = {
 };
 
 // SAFETY: only atomics (any bit pattern valid, Sync, no drop glue), repr(C), no pointers.
-unsafe impl ShmSafe for Header {}
+unsafe impl ShmSafe for Header {
+    const FINGERPRINT: u64 =
+        crate::fingerprint::primitive("shmkit::sync::named::Header", size_of::<Header>());
+}
 
 /// Where a payload goes and what the header says about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
