@@ -45,6 +45,7 @@ extern crate self as shmkit;
 
 mod error;
 pub mod fingerprint;
+pub mod inspect;
 pub mod name;
 pub mod region;
 mod shm_safe;

@@ -318,6 +318,17 @@ impl SharedMemory {
     pub(crate) fn link_count(&self) -> Result<u64> {
         sys::shm_link_count(&self.fd)
     }
+
+    /// A read-only handle on a descriptor [`crate::inspect`] opened itself (read-only, without
+    /// following symbolic links), so that it can map the very object it examined.
+    pub(crate) fn from_read_only_fd(fd: sys::Fd, name: &str) -> SharedMemory {
+        SharedMemory {
+            fd,
+            name: name.to_owned(),
+            mode: OpenMode::ReadOnly,
+            created: false,
+        }
+    }
 }
 
 impl sealed::Sealed for SharedMemory {

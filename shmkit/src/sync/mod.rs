@@ -37,7 +37,10 @@ pub use named::{
     NamedRwLock, NamedSemaphore, NamedUpgradableRwLock,
 };
 pub use raw_mutex::{Acquired, RawMutex};
+// Lock words taken apart, for `crate::inspect`.
+pub(crate) use raw_mutex::WordState;
 pub use raw_rwlock::RawRwLock;
+pub(crate) use raw_rwlock::RwLockState;
 pub use recursive::{RecursiveMutex, RecursiveMutexGuard};
 pub use rwlock::{
     RwLock, RwLockReadGuard, RwLockWriteGuard, Sharable, Upgradable, UpgradableGuard,

@@ -297,6 +297,29 @@ impl RawMutex {
     }
 }
 
+/// A lock word taken apart, for [`crate::inspect`], which reads other processes' locks without
+/// using them. Any word decodes (see the module docs: every bit pattern is a state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WordState {
+    /// The owner's thread id; 0 when unlocked.
+    pub(crate) owner: u32,
+    /// An owner died (or panicked) holding the lock and nobody marked the data consistent since.
+    pub(crate) inconsistent: bool,
+    /// Someone may sleep waiting for the lock.
+    pub(crate) waiters: bool,
+}
+
+impl WordState {
+    /// The state a lock word holds.
+    pub(crate) fn decode(word: u32) -> WordState {
+        WordState {
+            owner: word & TID_MASK,
+            inconsistent: word & INCONSISTENT != 0,
+            waiters: word & WAITERS != 0,
+        }
+    }
+}
+
 // SAFETY: one atomic word; any bit pattern is a valid state (see the module docs); no pointers.
 unsafe impl crate::shm_safe::ShmSafe for RawMutex {
     const FINGERPRINT: u64 =

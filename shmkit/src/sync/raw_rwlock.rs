@@ -1478,6 +1478,43 @@ impl RawRwLock {
     }
 }
 
+/// A reader-writer lock's words taken apart, for [`crate::inspect`], which reads other
+/// processes' locks without using them. Any words decode (every bit pattern is a state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RwLockState {
+    /// The owner's thread id (a writer or the upgradable holder); 0: no owner.
+    pub(crate) owner: u32,
+    /// The gate is closed: the owner is a writer (holding, or waiting for readers to leave).
+    pub(crate) gate: bool,
+    /// An owner died (or panicked) and nobody marked the data consistent since.
+    pub(crate) inconsistent: bool,
+    /// The non-free reader slots: `(thread id, read locks held)`.
+    pub(crate) readers: Vec<(u32, u32)>,
+}
+
+impl RwLockState {
+    /// How many 32-bit words a `RawRwLock` has: `state`, `drain`, then the reader slots.
+    pub(crate) const WORDS: usize = 2 + SLOTS;
+
+    /// The state `words` (a `RawRwLock`'s words in order; missing words read as zero) hold.
+    pub(crate) fn decode(words: &[u32]) -> RwLockState {
+        let state = words.first().copied().unwrap_or(0);
+        let readers = words
+            .iter()
+            .skip(2)
+            .take(SLOTS)
+            .map(|&slot| (slot & TID_MASK, slot >> TID_BITS))
+            .filter(|&(_, count)| count != 0)
+            .collect();
+        RwLockState {
+            owner: state & TID_MASK,
+            gate: state & GATE != 0,
+            inconsistent: state & INCONSISTENT != 0,
+            readers,
+        }
+    }
+}
+
 impl Default for RawRwLock {
     fn default() -> RawRwLock {
         RawRwLock::new()

@@ -107,13 +107,13 @@ pub(crate) const LAYOUT_VERSION: u32 = 1;
 pub(crate) const HEADER_SIZE: usize = 64;
 
 /// `state`: nothing written yet (also what a freshly sized object holds).
-const UNINIT: u32 = 0;
+pub(crate) const UNINIT: u32 = 0;
 /// `state`: the creator is writing the payload; `creator_pid` is valid.
-const INITIALISING: u32 = 1;
+pub(crate) const INITIALISING: u32 = 1;
 /// `state`: header and payload are complete; the object may be used.
-const READY: u32 = 2;
+pub(crate) const READY: u32 = 2;
 /// `state`: the object will never be ready; its name is being (or has been) removed.
-const CORRUPT: u32 = 3;
+pub(crate) const CORRUPT: u32 = 3;
 
 /// How long the opener waits for a creator to finish its object, by default.
 pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(1);

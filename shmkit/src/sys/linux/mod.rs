@@ -3,6 +3,7 @@
 
 mod fd;
 mod flock;
+mod fs;
 mod futex;
 mod mmap;
 mod shm;
@@ -10,6 +11,7 @@ mod xsi;
 
 pub(crate) use fd::*;
 pub(crate) use flock::*;
+pub(crate) use fs::*;
 pub(crate) use futex::*;
 pub(crate) use mmap::*;
 pub(crate) use shm::*;
