@@ -93,7 +93,7 @@ fn remove(name: &str, force: bool) -> Result<JsonRemoved, Failure> {
             Ok(info) => Ok(removed(&info)),
             Err(e) if e.kind() == ErrorKind::Busy => Err(Failure::new(
                 fail::GENERAL,
-                format!("{what}: {} (--force removes it anyway)", e.message()),
+                format!("{} (--force removes it anyway)", e.message()),
             )),
             Err(e) => Err(Failure::of(&what, &e)),
         };

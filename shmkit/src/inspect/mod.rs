@@ -68,6 +68,7 @@ mod kinds;
 mod users;
 
 use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -321,6 +322,8 @@ pub struct ObjectInfo {
     /// Why the kind is [`Unknown`](ObjectKind::Unknown) or
     /// [`Unreadable`](ObjectKind::Unreadable).
     pub note: Option<String>,
+    /// The file name in `/dev/shm`, exactly (`name` is its lossy UTF-8 rendering).
+    file: OsString,
     id: FileId,
 }
 
@@ -756,14 +759,11 @@ pub struct Kept {
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub fn list() -> Result<Vec<ObjectInfo>> {
-    let mut names: Vec<String> = sys::list_dir(std::path::Path::new(sys::SHM_DIR))?
-        .into_iter()
-        .map(|n| n.to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    let mut infos = Vec::with_capacity(names.len());
-    for name in names {
-        match Opened::open(&name) {
+    let mut files = sys::list_dir(std::path::Path::new(sys::SHM_DIR))?;
+    files.sort();
+    let mut infos = Vec::with_capacity(files.len());
+    for file in files {
+        match Opened::open(&file) {
             Ok(opened) => infos.push(opened.info()),
             // Vanished since the listing, or not a regular file: not an object to list.
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidArgument) => {}
@@ -780,7 +780,7 @@ pub fn list() -> Result<Vec<ObjectInfo>> {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::InvalidName`] (see [`validate_name`](crate::validate_name));
+/// [`ErrorKind::InvalidName`] (see [`validate_name`]);
 /// [`ErrorKind::NotFound`] if there is no such object; [`ErrorKind::InvalidArgument`] if
 /// `/dev/shm/<name>` is not a regular file. An object this process may not read is not an
 /// error: its kind is [`Unreadable`](ObjectKind::Unreadable).
@@ -796,7 +796,7 @@ pub fn list() -> Result<Vec<ObjectInfo>> {
 /// ```
 pub fn inspect(name: &str) -> Result<ObjectInfo> {
     validate_name(name)?;
-    let mut infos = vec![Opened::open(name)?.info()];
+    let mut infos = vec![Opened::open(name.as_ref())?.info()];
     add_users(&mut infos)?;
     Ok(infos.pop().expect("one object"))
 }
@@ -828,7 +828,7 @@ pub fn inspect(name: &str) -> Result<ObjectInfo> {
 /// ```
 pub fn details(name: &str) -> Result<Option<Details>> {
     validate_name(name)?;
-    let opened = Opened::open(name)?;
+    let opened = Opened::open(name.as_ref())?;
     let Some(Decoded::V1(h)) = opened.decoded else {
         return Ok(None);
     };
@@ -877,7 +877,7 @@ pub fn details(name: &str) -> Result<Option<Details>> {
 /// ```
 pub fn check(name: &str) -> Result<Vec<Problem>> {
     validate_name(name)?;
-    let opened = Opened::open(name)?;
+    let opened = Opened::open(name.as_ref())?;
     let mut problems = Vec::new();
     let h = match &opened.decoded {
         None => {
@@ -956,7 +956,7 @@ pub fn remove(name: &str) -> Result<ObjectInfo> {
     if let Some(why) = in_use_reason(&info) {
         return Err(Error::new(
             ErrorKind::Busy,
-            format!("`{name}` was not removed: {why}"),
+            format!("not removing `{name}`: {why}"),
         ));
     }
     unlink_if_same(&info)?;
@@ -1116,7 +1116,8 @@ fn stale_reason(info: &ObjectInfo, known: bool) -> std::result::Result<(), Strin
 
 /// Removes `info`'s name if it still names the object `info` describes.
 fn unlink_if_same(info: &ObjectInfo) -> Result<()> {
-    let now = sys::lstat(&sys::shm_path(&info.name))?;
+    let path = sys::shm_path(&info.file);
+    let now = sys::lstat(&path)?;
     if now.id != info.id {
         return Err(Error::new(
             ErrorKind::Busy,
@@ -1126,7 +1127,7 @@ fn unlink_if_same(info: &ObjectInfo) -> Result<()> {
             ),
         ));
     }
-    sys::remove_file(&sys::shm_path(&info.name))
+    sys::remove_file(&path)
 }
 
 /// Fills in the users of `infos` from one scan of `/proc`.
@@ -1217,9 +1218,10 @@ fn header_problems(h: &HeaderV1, size: u64, problems: &mut Vec<Problem>) {
     }
 }
 
-/// An object opened for inspection: its file attributes and what its first bytes say.
+/// An object opened for inspection: what `fstat` and the header say.
 struct Opened {
-    name: String,
+    /// The `/dev/shm` entry.
+    file: OsString,
     /// `None` when the object could not be opened for reading.
     fd: Option<sys::Fd>,
     stat: FileStat,
@@ -1230,9 +1232,10 @@ struct Opened {
 }
 
 impl Opened {
-    /// Opens the `/dev/shm` entry `name` (not validated: it may come from the directory).
-    fn open(name: &str) -> Result<Opened> {
-        let path = sys::shm_path(name);
+    /// Opens the `/dev/shm` entry `file` (not validated: it may come from the directory).
+    fn open(file: &OsStr) -> Result<Opened> {
+        let path = sys::shm_path(file);
+        let name = file.to_string_lossy();
         let lstat = sys::lstat(&path).map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
                 Error::new(
@@ -1258,13 +1261,13 @@ impl Opened {
             ));
         }
         let unreadable = |e: Error| Opened {
-            name: name.to_owned(),
+            file: file.to_owned(),
             fd: None,
             stat: lstat,
             decoded: None,
             note: Some(format!("cannot read it: {}", e.kind())),
         };
-        let fd = match sys::open_shm_for_reading(name) {
+        let fd = match sys::open_shm_for_reading(file) {
             Ok(fd) => fd,
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidArgument) => {
                 return Err(e);
@@ -1282,7 +1285,7 @@ impl Opened {
             Err(e) => return Ok(unreadable(e)),
         };
         Ok(Opened {
-            name: name.to_owned(),
+            file: file.to_owned(),
             fd: Some(fd),
             stat,
             decoded: Some(header::decode(&first[..n])),
@@ -1293,7 +1296,7 @@ impl Opened {
     /// What the object is, without its users (closes the descriptor).
     fn info(self) -> ObjectInfo {
         let mut info = ObjectInfo {
-            name: self.name,
+            name: self.file.to_string_lossy().into_owned(),
             size: self.stat.size,
             kind: ObjectKind::Unreadable,
             kind_code: None,
@@ -1308,6 +1311,7 @@ impl Opened {
             users: Vec::new(),
             uninspected: Vec::new(),
             note: self.note,
+            file: self.file,
             id: self.stat.id,
         };
         match self.decoded {
@@ -1362,7 +1366,8 @@ impl Opened {
     /// [`header_problems`] without errors, which guarantees the payload fits.
     fn with_view<T>(self, h: &HeaderV1, f: impl FnOnce(&View<'_>) -> T) -> Result<T> {
         let fd = self.fd.expect("a decoded object has a descriptor");
-        let shm = SharedMemory::from_read_only_fd(fd, &self.name);
+        let name = self.file.to_string_lossy();
+        let shm = SharedMemory::from_read_only_fd(fd, &name);
         let region = MappedRegion::options().access(Access::ReadOnly).map(&shm)?;
         // The object may have shrunk since the header was read: check again.
         let end = h.payload_offset as usize + h.payload_size as usize;
@@ -1370,14 +1375,13 @@ impl Opened {
             return Err(Error::new(
                 ErrorKind::Corrupted,
                 format!(
-                    "`{}` shrank to {} bytes while being inspected",
-                    self.name,
+                    "`{name}` shrank to {} bytes while being inspected",
                     region.len()
                 ),
             ));
         }
         Ok(f(&View {
-            name: &self.name,
+            name: &name,
             region: &region,
             payload_offset: h.payload_offset as usize,
         }))

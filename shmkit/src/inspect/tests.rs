@@ -482,3 +482,24 @@ proptest! {
         let _ = details(&name).unwrap();
     }
 }
+
+#[test]
+fn names_that_are_not_utf8_are_listed_and_removable() {
+    use std::os::unix::ffi::OsStrExt;
+    let prefix = unique_name("bytes-");
+    let mut raw = prefix.as_bytes().to_vec();
+    raw.extend_from_slice(b"\xff\xfe");
+    let file = OsStr::from_bytes(&raw);
+    let path = sys::shm_path(file);
+    std::fs::write(&path, b"not a shmkit object").unwrap();
+    let listed = list().unwrap();
+    let info = listed
+        .iter()
+        .find(|o| o.name.starts_with(&prefix))
+        .expect("listed");
+    assert_eq!(info.kind, ObjectKind::Foreign);
+    assert_eq!(info.name, format!("{prefix}\u{FFFD}\u{FFFD}"));
+    let report = clean(CleanOptions::new().prefix(prefix.clone()).foreign(true)).unwrap();
+    assert_eq!(report.removed.len(), 1, "{report:?}");
+    assert!(!path.exists());
+}

@@ -16,9 +16,10 @@ use crate::error::{Error, ErrorKind, Result};
 /// Where Linux keeps POSIX shared memory objects: `shm_open("/n")` is `/dev/shm/n`.
 pub(crate) const SHM_DIR: &str = "/dev/shm";
 
-/// The file behind the shared memory object `name` (not validated here).
-pub(crate) fn shm_path(name: &str) -> PathBuf {
-    Path::new(SHM_DIR).join(name)
+/// The file behind the shared memory object `name` (not validated here; a `/dev/shm` entry
+/// need not be UTF-8).
+pub(crate) fn shm_path(name: impl AsRef<std::ffi::OsStr>) -> PathBuf {
+    Path::new(SHM_DIR).join(name.as_ref())
 }
 
 /// What a directory entry is.
@@ -163,8 +164,9 @@ pub(crate) fn read_at(fd: &Fd, offset: u64, buf: &mut [u8]) -> Result<usize> {
 /// following a symbolic link (as glibc's `shm_open`), without blocking (a FIFO would otherwise
 /// wait for a writer) and without becoming a controlling terminal; refuses anything but a
 /// regular file. For inspection: the descriptor cannot write.
-pub(crate) fn open_shm_for_reading(name: &str) -> Result<Fd> {
-    let path = shm_path(name);
+pub(crate) fn open_shm_for_reading(file: &std::ffi::OsStr) -> Result<Fd> {
+    let path = shm_path(file);
+    let name = file.to_string_lossy();
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = match retry(|| rustix::fs::open(&path, flags | OFlags::NOCTTY, Mode::empty())) {
         Ok(fd) => Fd::new(fd),
