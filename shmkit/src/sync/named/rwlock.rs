@@ -116,9 +116,10 @@ macro_rules! named_constructors {
 ///
 /// let name = format!("doc-named-rwlock-{}", std::process::id());
 /// let lock = NamedRwLock::create(&name)?;
+/// let other = NamedRwLock::open(&name)?; // another handle, as another process would have
 /// {
 ///     let _r1 = lock.read().unwrap();
-///     let _r2 = NamedRwLock::open(&name)?.read().unwrap(); // readers share
+///     let _r2 = other.read().unwrap(); // readers share
 ///     assert!(lock.try_write().is_err());
 /// }
 /// drop(lock.write().unwrap());
