@@ -41,6 +41,7 @@
 
 mod error;
 pub mod name;
+pub mod ptr;
 pub mod region;
 mod shm_safe;
 pub mod sync;
