@@ -30,6 +30,20 @@
 //! whose values are moved around). [`RegisteredRegion`] is the safe door: it owns the
 //! [`MappedRegion`] it registers, so the mapping outlives the entry in every case, including
 //! `mem::forget` (which then leaks both).
+//!
+//! # Examples
+//!
+//! ```
+//! use shmkit::ptr::{SegmentId, registry::{self, RegisteredRegion}};
+//!
+//! let id = SegmentId::random();
+//! let segment = RegisteredRegion::new(shmkit::MappedRegion::anonymous(4096)?, id)?;
+//! let inside = segment.as_ptr().wrapping_add(123);
+//! assert_eq!(registry::lookup(inside).map(|m| m.id()), Some(id));
+//! let region = segment.into_region(); // unregistered: every thread's cache is now stale
+//! assert!(registry::lookup(region.as_ptr().wrapping_add(123)).is_none());
+//! # Ok::<(), shmkit::Error>(())
+//! ```
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
