@@ -47,6 +47,7 @@ mod error;
 pub mod fingerprint;
 pub mod inspect;
 pub mod name;
+pub mod ptr;
 pub mod region;
 mod shm_safe;
 pub mod sync;
