@@ -4,6 +4,7 @@
 //! C++ program in `bench/boost/` measures Boost. `bench/compare.sh` runs both and prints the
 //! table. Usage: `shmkit-xbench [substring of row names]`.
 
+mod mq;
 mod procs;
 mod regions;
 mod sync;
@@ -25,6 +26,10 @@ fn main() {
         std::process::exit(1);
     }
     if let Err(e) = sync::run(&want) {
+        eprintln!("shmkit-xbench: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = mq::run(&want) {
         eprintln!("shmkit-xbench: {e}");
         std::process::exit(1);
     }

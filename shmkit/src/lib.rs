@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod mq;
 pub mod name;
 pub mod region;
 mod shm_safe;
@@ -47,6 +48,7 @@ pub mod sync;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result};
+pub use mq::{MessageQueue, TypedQueue};
 pub use name::{MAX_NAME_LEN, validate_name};
 pub use region::{
     Access, Advice, FileMapping, MapOptions, Mappable, MappedRegion, OpenMode, Permissions,

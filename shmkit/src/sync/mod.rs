@@ -17,7 +17,7 @@ mod mutex;
 pub mod named;
 mod raw_mutex;
 mod recursive;
-mod wait;
+pub(crate) mod wait;
 
 pub use error::{LockResult, OwnerDied, Recover, TryLockError, TryLockResult};
 pub use file_lock::{FileLock, FileLockGuard, FileLockSharedGuard};

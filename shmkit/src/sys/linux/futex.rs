@@ -80,7 +80,6 @@ fn refresh_tid(c: &Cell<u32>) -> u32 {
 }
 
 /// The calling process's id (`getpid`).
-
 pub(crate) fn current_pid() -> u32 {
     rustix::process::getpid().as_raw_nonzero().get() as u32
 }
