@@ -1284,6 +1284,31 @@ fn opening_something_that_is_not_a_queue_is_an_error() {
 }
 
 #[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<MessageQueue>();
+    send_sync::<TypedQueue<Order>>();
+    // One handle, several threads.
+    let q = MessageQueue::anonymous(64, 8).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            let q = &q;
+            s.spawn(move || {
+                for i in 0..1000u32 {
+                    q.send(&[t, i as u8], 0).unwrap();
+                }
+            });
+        }
+        let mut n = 0;
+        while n < 4000 {
+            q.receive_vec().unwrap();
+            n += 1;
+        }
+    });
+    assert!(q.is_empty());
+}
+
+#[test]
 fn create_open_or_create_and_remove() {
     let name = unique_name("matrix");
     let mut c = Cleanup::new();

@@ -37,6 +37,16 @@ use crate::error::{Error, ErrorKind, Result};
 /// assert_eq!(q.receive_vec()?.0, b"sensor 7 reads 21.5");
 /// # Ok::<(), shmkit::Error>(())
 /// ```
+///
+/// The slot stays on the thread that reserved it:
+///
+/// ```compile_fail
+/// let q = shmkit::MessageQueue::anonymous(4, 8).unwrap();
+/// let slot = q.reserve().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || slot.commit(0, 0)); // error: `SendSlot` is not `Send`
+/// });
+/// ```
 pub struct SendSlot<'q> {
     core: &'q Core,
     reserved: Option<Reserved>,
@@ -148,6 +158,16 @@ impl fmt::Debug for SendSlot<'_> {
 /// drop(msg); // the slot is free again
 /// assert!(q.is_empty());
 /// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// It cannot outlive the queue handle it came from:
+///
+/// ```compile_fail
+/// let msg = {
+///     let q = shmkit::MessageQueue::anonymous(4, 8).unwrap();
+///     q.send(b"x", 0).unwrap();
+///     q.receive_in_place().unwrap()
+/// }; // error: `q` does not live long enough
 /// ```
 pub struct ReceivedSlot<'q> {
     core: &'q Core,
