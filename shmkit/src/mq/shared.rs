@@ -40,7 +40,8 @@ use crate::sync::RawMutex;
 /// "No slot" in `next` links.
 pub(super) const NIL: u32 = u32::MAX;
 
-/// The most messages a queue may hold (slot numbers must stay well below [`NIL`]).
+/// The most messages a queue may hold (2^24: slot numbers stay far from the `u32::MAX` that
+/// marks "no slot" in links).
 pub const MAX_MSGS: usize = 1 << 24;
 /// The largest message size a queue may be created with (1 GiB).
 pub const MAX_MSG_SIZE: usize = 1 << 30;
