@@ -648,11 +648,16 @@ fn kill_holder(name: &str, what: &str) {
     let holder = child("zero_copy_holder")
         .args([name, what, scratch_name.as_str()])
         .spawn();
+    kill_when_flagged(&scratch, holder);
+}
+
+/// Waits for `victim` to raise scratch word 0, then SIGKILLs it.
+fn kill_when_flagged(scratch: &Scratch, victim: shmkit_testkit::Child) {
     assert!(wait_until(Duration::from_secs(30), || scratch
         .u32(0)
         .load(Ordering::Acquire)
         == 1));
-    assert_eq!(holder.kill().signal(), Some(9));
+    assert_eq!(victim.kill().signal(), Some(9));
 }
 
 #[test]
@@ -1051,11 +1056,7 @@ fn a_process_killed_holding_the_lock_mid_update_leaves_a_queue_that_is_rebuilt()
     let holder = child("lock_holder")
         .args([name.as_str(), scratch_name.as_str()])
         .spawn();
-    assert!(wait_until(Duration::from_secs(30), || scratch
-        .u32(0)
-        .load(Ordering::Acquire)
-        == 1));
-    assert_eq!(holder.kill().signal(), Some(9));
+    kill_when_flagged(&scratch, holder);
     // The next operation takes the lock over, rebuilds the queue from its slots, and proceeds:
     // every message, in order, and every slot usable.
     let t = Instant::now();

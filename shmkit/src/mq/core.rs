@@ -47,14 +47,6 @@ impl Wait {
     }
 }
 
-/// What a receive attempt under the lock did.
-enum Got<T> {
-    /// Copied the message out inside the critical section.
-    Copied(T, u32),
-    /// Took a long message for copying outside the lock.
-    Taken(Taken),
-}
-
 /// The two conditions waiters sleep on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Event {
@@ -684,26 +676,17 @@ impl Core {
                 if head.len > buf.len() {
                     return Err(self.short_buffer(head.len, buf.len()));
                 }
-                if head.len > COPY_IN_LOCK_MAX {
-                    return self.take_head(g, head).map(|t| Some(Got::Taken(t)));
-                }
-                // SAFETY: the slot is READY and we hold the lock: no process following the
-                // protocol writes its bytes.
-                unsafe { self.view.read_message(head.slot, &mut buf[..head.len]) };
-                self.free_head(g, head)?;
-                Ok(Some(Got::Copied(head.len, head.priority)))
+                let taken = self.copy_or_take(g, head, buf)?;
+                Ok(Some((head.len, head.priority, taken)))
             },
         )?;
-        Ok(match got {
-            None => None,
-            Some(Got::Copied(len, prio)) => Some((len, prio)),
-            Some(Got::Taken(t)) => {
-                // SAFETY: `t.slot` is READING by this thread: nobody else writes its bytes.
-                unsafe { self.view.read_message(t.slot, &mut buf[..t.len]) };
-                self.release(t, false)?;
-                Some((t.len, t.priority))
-            }
-        })
+        let Some((len, priority, taken)) = got else {
+            return Ok(None);
+        };
+        if let Some(t) = taken {
+            self.finish_take(t, &mut buf[..len])?;
+        }
+        Ok(Some((len, priority)))
     }
 
     fn short_buffer(&self, len: usize, have: usize) -> Error {
@@ -716,7 +699,8 @@ impl Core {
         )
     }
 
-    /// Receives the head message into a new vector of its length.
+    /// Receives the head message into a new vector of its length (allocated inside the critical
+    /// section only for a short message).
     #[inline(always)]
     pub(super) fn receive_vec(&self, wait: Wait) -> Result<Option<(Vec<u8>, u32)>> {
         let got = self.wait_for(
@@ -727,27 +711,50 @@ impl Core {
                 let Some(head) = self.peek(g)? else {
                     return Ok(None);
                 };
-                if head.len > COPY_IN_LOCK_MAX {
-                    return self.take_head(g, head).map(|t| Some(Got::Taken(t)));
-                }
-                let mut v = vec![0; head.len];
-                // SAFETY: as in `receive`.
-                unsafe { self.view.read_message(head.slot, &mut v) };
-                self.free_head(g, head)?;
-                Ok(Some(Got::Copied(v, head.priority)))
+                let mut v = if head.len > COPY_IN_LOCK_MAX {
+                    Vec::new()
+                } else {
+                    vec![0; head.len]
+                };
+                let taken = self.copy_or_take(g, head, &mut v)?;
+                Ok(Some((v, head.priority, taken)))
             },
         )?;
-        Ok(match got {
-            None => None,
-            Some(Got::Copied(v, prio)) => Some((v, prio)),
-            Some(Got::Taken(t)) => {
-                let mut v = vec![0; t.len];
-                // SAFETY: `t.slot` is READING by this thread.
-                unsafe { self.view.read_message(t.slot, &mut v) };
-                self.release(t, false)?;
-                Some((v, t.priority))
-            }
-        })
+        let Some((mut v, priority, taken)) = got else {
+            return Ok(None);
+        };
+        if let Some(t) = taken {
+            v = vec![0; t.len];
+            self.finish_take(t, &mut v)?;
+        }
+        Ok(Some((v, priority)))
+    }
+
+    /// Under the lock, with the head message found by `peek`: a short message is copied into
+    /// the first `head.len` bytes of `dst` and its slot freed (`None`); a long one is taken for
+    /// copying outside the lock (`Some`: finish with `finish_take`; `dst` is not used).
+    #[inline(always)]
+    fn copy_or_take(
+        &self,
+        g: &mut Locked<'_>,
+        head: Head,
+        dst: &mut [u8],
+    ) -> Result<Option<Taken>> {
+        if head.len > COPY_IN_LOCK_MAX {
+            return self.take_head(g, head).map(Some);
+        }
+        // SAFETY: the slot is READY and we hold the lock: no process following the protocol
+        // writes its bytes.
+        unsafe { self.view.read_message(head.slot, &mut dst[..head.len]) };
+        self.free_head(g, head)?;
+        Ok(None)
+    }
+
+    /// Outside the lock: copies a taken message into `dst` (its length) and frees its slot.
+    fn finish_take(&self, t: Taken, dst: &mut [u8]) -> Result<()> {
+        // SAFETY: `t.slot` is READING by this thread: nobody else writes its bytes.
+        unsafe { self.view.read_message(t.slot, dst) };
+        self.release(t, false)
     }
 
     /// Removes the head message, already copied out, and frees its slot.
