@@ -5,6 +5,7 @@
 //! table. Usage: `shmkit-xbench [substring of row names]`.
 
 mod alloc;
+mod mq;
 mod procs;
 mod regions;
 mod sync;
@@ -30,6 +31,10 @@ fn main() {
         std::process::exit(1);
     }
     if let Err(e) = alloc::run(&want) {
+        eprintln!("shmkit-xbench: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = mq::run(&want) {
         eprintln!("shmkit-xbench: {e}");
         std::process::exit(1);
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use shmkit::sync::{Mutex, MutexGuard};
-use shmkit::{MappedRegion, RemoveOnDrop, SharedMemory};
+use shmkit::{MappedRegion, MessageQueue, RemoveOnDrop, SharedMemory};
 
 const ROLE: &str = "SHMKIT_TOUR_ROLE";
 
@@ -18,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok("child") => child(),
         Ok("counter") => counter(),
         Ok("dies-holding-lock") => dies_holding_lock(),
+        Ok("mq-worker") => mq_worker(),
+        Ok("dies-reading") => dies_reading(),
         _ => parent(),
     }
 }
@@ -62,8 +64,98 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     owner_death_demo(&region)?;
 
     println!();
-    println!("Done. Objects left in shared memory: none (the guard removed {name}).");
+    println!("4. A message queue between two processes");
+    queue_demo()?;
+
+    println!();
+    println!("Done. Objects left in shared memory: none (the guards removed them).");
     Ok(())
+}
+
+fn queue_demo() -> Result<(), Box<dyn std::error::Error>> {
+    let jobs_name = format!("shmkit-tour-jobs-{}", std::process::id());
+    let results_name = format!("shmkit-tour-results-{}", std::process::id());
+    let jobs = MessageQueue::create(&jobs_name, 16, 256)?;
+    let _c1 = RemoveOnDrop::shared_memory(&jobs_name);
+    let results = MessageQueue::create(&results_name, 16, 256)?;
+    let _c2 = RemoveOnDrop::shared_memory(&results_name);
+    // Work queued before the worker starts: routine jobs, then an urgent one, then "stop".
+    for i in 1..=3 {
+        jobs.send(format!("routine job {i}").as_bytes(), 0)?;
+    }
+    jobs.send(b"URGENT job", 9)?;
+    jobs.send(b"stop", 0)?;
+    println!("   parent: queued 3 routine jobs (priority 0), 1 urgent (priority 9), then stop");
+    let status = Command::new(std::env::current_exe()?)
+        .env(ROLE, "mq-worker")
+        .args([&jobs_name, &results_name])
+        .status()?;
+    if !status.success() {
+        return Err(format!("the worker process failed: {status}").into());
+    }
+    let mut order = Vec::new();
+    while let Some((m, _)) = results.try_receive_vec()? {
+        order.push(String::from_utf8_lossy(&m).into_owned());
+    }
+    println!(
+        "   parent: the worker answered, in order: {}",
+        order.join(", ")
+    );
+
+    // A receiver killed while reading a message in place: the message is not lost.
+    jobs.send(b"precious job", 5)?;
+    let mut victim = Command::new(std::env::current_exe()?)
+        .env(ROLE, "dies-reading")
+        .args([&jobs_name, &results_name])
+        .spawn()?;
+    // It tells us (on the results queue) once it holds the message.
+    results
+        .receive_vec_timeout(Duration::from_secs(30))?
+        .ok_or("the reader never took the message")?;
+    victim.kill()?;
+    victim.wait()?;
+    println!("   parent: killed a child while it was reading \"precious job\" in place");
+    let start = Instant::now();
+    let (again, _) = jobs
+        .receive_vec_timeout(Duration::from_secs(10))?
+        .ok_or("the message was lost")?;
+    println!(
+        "   parent: {:?} is delivered again, {:?} later (Boost: the queue may be unusable)",
+        String::from_utf8_lossy(&again),
+        start.elapsed()
+    );
+    Ok(())
+}
+
+fn queue_args() -> Result<(MessageQueue, MessageQueue), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let jobs = args.next().ok_or("the worker needs the jobs queue")?;
+    let results = args.next().ok_or("the worker needs the results queue")?;
+    Ok((MessageQueue::open(&jobs)?, MessageQueue::open(&results)?))
+}
+
+fn mq_worker() -> Result<(), Box<dyn std::error::Error>> {
+    let (jobs, results) = queue_args()?;
+    loop {
+        let (job, priority) = jobs.receive_vec()?;
+        if job == b"stop" {
+            return Ok(());
+        }
+        let answer = format!(
+            "{} (priority {priority}) done",
+            String::from_utf8_lossy(&job)
+        );
+        results.send(answer.as_bytes(), priority)?;
+    }
+}
+
+fn dies_reading() -> Result<(), Box<dyn std::error::Error>> {
+    let (jobs, results) = queue_args()?;
+    let _msg = jobs.receive_in_place()?;
+    results.send(b"holding it", 0)?;
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// Offsets in the tour's shared memory object.

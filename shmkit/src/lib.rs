@@ -46,6 +46,7 @@ extern crate self as shmkit;
 mod error;
 pub mod fingerprint;
 pub mod inspect;
+pub mod mq;
 pub mod name;
 pub mod ptr;
 pub mod region;
@@ -54,6 +55,7 @@ pub mod sync;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result};
+pub use mq::{MessageQueue, TypedQueue};
 pub use name::{MAX_NAME_LEN, validate_name};
 pub use region::{
     Access, Advice, FileMapping, MapOptions, Mappable, MappedRegion, OpenMode, Permissions,

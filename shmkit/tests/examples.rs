@@ -31,6 +31,8 @@ fn tour_runs_and_shows_the_child_write() {
         "counter = 400000",
         "lock() -> OwnerDied",
         "the next lock() is clean",
+        "in order: URGENT job (priority 9) done, routine job 1 (priority 0) done, routine job 2",
+        "\"precious job\" is delivered again",
     ] {
         assert!(
             stdout.contains(expected),

@@ -34,6 +34,7 @@ pub(crate) fn object_kind(kind: Kind) -> ObjectKind {
         Kind::Semaphore => ObjectKind::Semaphore,
         Kind::RwLock => ObjectKind::RwLock,
         Kind::UpgradableRwLock => ObjectKind::UpgradableRwLock,
+        Kind::MessageQueue => ObjectKind::MessageQueue,
     }
 }
 
@@ -63,6 +64,11 @@ pub(crate) struct Hooks {
 /// The hooks of `kind`.
 pub(crate) fn hooks(kind: Kind) -> Hooks {
     match kind {
+        Kind::MessageQueue => Hooks {
+            payload: crate::mq::shared::CONTROL_LAYOUT,
+            details: Some(queue_details),
+            check: None,
+        },
         Kind::Mutex => Hooks {
             payload: payload::<Mutex<()>>(),
             details: Some(mutex_details),
@@ -230,6 +236,17 @@ fn condvar_details(view: &View<'_>) -> Result<Details> {
             field("notifications", Value::Number(u64::from(view.word(0)?))),
             field("sleepers", Value::Number(u64::from(view.word(1)?))),
         ],
+        tables: Vec::new(),
+    })
+}
+
+fn queue_details(view: &View<'_>) -> Result<Details> {
+    let words = view.words(crate::mq::shared::CONTROL_LAYOUT.0 / 4)?;
+    Ok(Details {
+        fields: crate::mq::shared::inspect_figures(&words)
+            .into_iter()
+            .map(|(name, v)| field(name, Value::Number(v)))
+            .collect(),
         tables: Vec::new(),
     })
 }

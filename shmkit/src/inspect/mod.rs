@@ -120,6 +120,8 @@ pub enum ObjectKind {
     RwLock,
     /// A [`NamedUpgradableRwLock`](crate::sync::NamedUpgradableRwLock).
     UpgradableRwLock,
+    /// A [`MessageQueue`](crate::MessageQueue).
+    MessageQueue,
     /// A shmkit header this build cannot interpret: another layout version, a kind code it does
     /// not know (a newer shmkit), or a header cut short. [`ObjectInfo::note`] says which.
     Unknown,
@@ -147,6 +149,7 @@ impl ObjectKind {
             ObjectKind::Semaphore => "semaphore",
             ObjectKind::RwLock => "rwlock",
             ObjectKind::UpgradableRwLock => "upgradable-rwlock",
+            ObjectKind::MessageQueue => "message-queue",
             ObjectKind::Unknown => "unknown",
             ObjectKind::Foreign => "foreign",
             ObjectKind::Unreadable => "unreadable",

@@ -24,7 +24,7 @@ mod recursive;
 mod rwlock;
 mod semaphore;
 mod sleepers;
-mod wait;
+pub(crate) mod wait;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};

@@ -103,7 +103,13 @@ impl RawMutex {
     /// taken over ([`Acquired::OwnerDied`]).
     #[inline]
     pub fn lock(&self) -> Acquired {
-        let tid = sys::current_tid();
+        self.lock_as(sys::current_tid())
+    }
+
+    /// [`lock`](RawMutex::lock) for the calling thread, whose id `tid` the caller already has
+    /// (the message queue's hot path keeps it in its lock guard).
+    #[inline]
+    pub(crate) fn lock_as(&self, tid: u32) -> Acquired {
         if self
             .word
             .compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed)
@@ -227,7 +233,18 @@ impl RawMutex {
     /// The calling thread holds the lock.
     #[inline]
     pub unsafe fn unlock(&self) {
-        let tid = sys::current_tid();
+        // SAFETY: forwarded contract; this is the calling thread's id.
+        unsafe { self.unlock_as(sys::current_tid()) }
+    }
+
+    /// [`unlock`](RawMutex::unlock) with the calling thread's id already at hand. Like
+    /// `unlock`, it only releases a lock that `tid` owns.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread holds the lock and `tid` is its id.
+    #[inline]
+    pub(crate) unsafe fn unlock_as(&self, tid: u32) {
         if self
             .word
             .compare_exchange(tid, 0, Ordering::Release, Ordering::Relaxed)

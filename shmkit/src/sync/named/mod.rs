@@ -77,8 +77,9 @@
 // 3. Re-export it below and in `sync/mod.rs`, and add it to the creation-matrix, validation and
 //    owner-death tests in `tests/named_sync.rs`.
 //
-// Types with a variable-size area (message queues) use `object::RawObject` directly: a fixed
-// control block as the payload, the object sized larger, `RawObject::region` for the rest.
+// Types with a variable-size area (message queues, `crate::mq`) use `object::RawObject`
+// directly: a fixed control block as the payload, the object sized larger by
+// `RawObject::create_sized` / `open_or_create_sized`, `RawObject::region` for the rest.
 
 mod condvar;
 mod mutex;

@@ -1,6 +1,6 @@
 //! Named objects: one shmkit value in its own shared memory object, behind a validated header.
 //!
-//! Every named synchronization object (and, later, message queues and managed segments) is a
+//! Every named synchronization object and message queue (and, later, managed segment) is a
 //! POSIX shared memory object `/dev/shm/<name>` laid out as a 64-byte [`Header`] followed by the
 //! payload: a `T: ShmSafe` (a `Mutex<()>`, a `RecursiveMutex<()>`, ...). The header lets any
 //! process check, before it touches the payload, that the object is a shmkit object, of the
@@ -26,7 +26,9 @@
 //!
 //! The payload sits at `payload_offset` and the object is `payload_offset + payload_size` bytes
 //! long (or longer: a type with a variable-size area, such as a message queue, puts a fixed
-//! control block in the payload and describes the area after it there).
+//! control block in the payload and describes the area after it there; its creator sizes the
+//! object with [`RawObject::create_sized`], and its opener validates the area against the
+//! mapping's length).
 //!
 //! # Protocols
 //!
@@ -139,6 +141,8 @@ pub(crate) enum Kind {
     RwLock = 5,
     /// `NamedUpgradableRwLock` (to come).
     UpgradableRwLock = 6,
+    /// [`MessageQueue`](crate::MessageQueue): a queue control block, then its index and slots.
+    MessageQueue = 7,
 }
 
 impl Kind {
@@ -156,6 +160,7 @@ impl Kind {
             4 => Kind::Semaphore,
             5 => Kind::RwLock,
             6 => Kind::UpgradableRwLock,
+            7 => Kind::MessageQueue,
             _ => return None,
         })
     }
@@ -169,6 +174,7 @@ impl Kind {
             Kind::Semaphore => "semaphore",
             Kind::RwLock => "rwlock",
             Kind::UpgradableRwLock => "upgradable rwlock",
+            Kind::MessageQueue => "message queue",
         }
     }
 
@@ -309,11 +315,23 @@ impl RawObject {
         layout: Layout,
         init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
     ) -> Result<RawObject> {
+        Self::create_sized(name, permissions, layout, layout.len(), init)
+    }
+
+    /// [`create`](RawObject::create) for a type with a variable-size area after its payload:
+    /// the object is `len` bytes long (at least `layout.len()`), all of it mapped.
+    pub(crate) fn create_sized(
+        name: &str,
+        permissions: Permissions,
+        layout: Layout,
+        len: usize,
+        init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
+    ) -> Result<RawObject> {
         let shm = SharedMemory::options()
             .create_new(true)
             .permissions(permissions)
             .open(name)?;
-        let region = initialise(&shm, layout, init)?;
+        let region = initialise(&shm, layout, len, init)?;
         Ok(RawObject {
             region,
             name: name.to_owned(),
@@ -346,6 +364,20 @@ impl RawObject {
         init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
         config: OpenConfig,
     ) -> Result<RawObject> {
+        Self::open_or_create_sized(name, permissions, layout, layout.len(), init, config)
+    }
+
+    /// [`open_or_create`](RawObject::open_or_create) for a type with a variable-size area: a
+    /// created object is `len` bytes long (at least `layout.len()`); an opened one is mapped
+    /// whole, whatever its length (the caller validates its area).
+    pub(crate) fn open_or_create_sized(
+        name: &str,
+        permissions: Permissions,
+        layout: Layout,
+        len: usize,
+        init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
+        config: OpenConfig,
+    ) -> Result<RawObject> {
         let mut init = Some(init);
         let mut replaced = 0;
         let deadline = Instant::now().checked_add(config.timeout);
@@ -358,7 +390,7 @@ impl RawObject {
                 let init = init
                     .take()
                     .expect("a process creates the name at most once");
-                let region = initialise(&shm, layout, init)?;
+                let region = initialise(&shm, layout, len, init)?;
                 return Ok(RawObject {
                     region,
                     name: name.to_owned(),
@@ -408,8 +440,7 @@ impl RawObject {
         self.created
     }
 
-    /// The mapping: header at 0, payload at the layout's offset.
-    #[allow(dead_code)] // for types with a variable-size area (message queues)
+    /// The mapping: header at 0, payload at the layout's offset, then any variable-size area.
     pub(crate) fn region(&self) -> &MappedRegion {
         &self.region
     }
@@ -537,11 +568,13 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The creator's half of the protocol, from the sizing step: returns the mapped, ready object.
-/// On failure, marks the object corrupt (if mapped) and removes the name.
+/// The creator's half of the protocol, from the sizing step: sizes the object to `len` bytes (at
+/// least the layout's length) and returns the mapped, ready object. On failure, marks the
+/// object corrupt (if mapped) and removes the name.
 fn initialise(
     shm: &SharedMemory,
     layout: Layout,
+    len: usize,
     init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
 ) -> Result<MappedRegion> {
     let give_up = |e: Error| -> Error {
@@ -549,7 +582,7 @@ fn initialise(
         let _ = SharedMemory::remove(shm.name());
         e
     };
-    shm.set_len(layout.len() as u64).map_err(give_up)?;
+    shm.set_len(len.max(layout.len()) as u64).map_err(give_up)?;
     let region = MappedRegion::map(shm).map_err(give_up)?;
     let h = header(&region).map_err(give_up)?;
     h.creator_pid.store(sys::current_pid(), Ordering::Relaxed);
@@ -847,11 +880,11 @@ mod tests {
 
     #[test]
     fn kinds_roundtrip_their_codes() {
-        for code in 1..=6 {
+        for code in 1..=7 {
             assert_eq!(Kind::from_code(code).unwrap().code(), code);
         }
         assert_eq!(Kind::from_code(0), None);
-        assert_eq!(Kind::from_code(7), None);
+        assert_eq!(Kind::from_code(8), None);
         assert_eq!(
             Kind::UpgradableRwLock.with_article(),
             "an upgradable rwlock"
