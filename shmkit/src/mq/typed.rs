@@ -25,14 +25,12 @@ use crate::shm_safe::ShmSafe;
 /// ```
 /// use shmkit::TypedQueue;
 ///
-/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// #[derive(Clone, Copy, Debug, PartialEq, shmkit::ShmSafe)]
 /// #[repr(C)]
 /// struct Tick {
 ///     instrument: u32,
 ///     price: f64,
 /// }
-/// // SAFETY: repr(C) plain data: any bit pattern is a valid value.
-/// unsafe impl shmkit::ShmSafe for Tick {}
 ///
 /// let name = format!("doc-typed-{}", std::process::id());
 /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
