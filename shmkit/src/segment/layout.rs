@@ -247,17 +247,18 @@ impl ObjHeader {
         ObjHeader::read(mem, seed, at)
     }
 
-    /// The object whose value starts at `value` (header right before it, or found through the
-    /// back-pointer), if it is live and aligned `align`.
-    pub(crate) fn of_value(mem: &Mem, seed: u64, value: usize, align: usize) -> Option<ObjHeader> {
+    /// The live object whose value starts at `value`: its header is right before it, or found
+    /// through the back-pointer in the 8 bytes before it (alignments above 16).
+    pub(crate) fn of_value(mem: &Mem, seed: u64, value: usize) -> Option<ObjHeader> {
+        let fits = |h: &ObjHeader| h.value() == value;
         let direct = value.checked_sub(OBJ_HEADER)?;
-        let at = if value_pad(direct, align) == OBJ_HEADER && direct.is_multiple_of(16) {
-            direct
-        } else {
-            mem.load(value.checked_sub(8)?) as usize
-        };
-        let h = ObjHeader::live(mem, seed, at)?;
-        (h.align == align && h.value() == value).then_some(h)
+        if direct.is_multiple_of(16)
+            && let Some(h) = ObjHeader::live(mem, seed, direct).filter(fits)
+        {
+            return Some(h);
+        }
+        let at = mem.load(value.checked_sub(8)? & !7) as usize;
+        ObjHeader::live(mem, seed, at).filter(|h| fits(h) && h.align > 16)
     }
 
     /// Reads the object's name area (the key, then the rest of the display name).
@@ -530,12 +531,12 @@ mod tests {
         assert_eq!(ObjHeader::live(&mem, 99, 512), Some(h));
         assert_eq!(ObjHeader::read(&mem, 98, 512), None);
         assert_eq!(h.value(), 560);
-        assert_eq!(ObjHeader::of_value(&mem, 99, 560, 8), Some(h));
-        assert_eq!(ObjHeader::of_value(&mem, 99, 560, 16), None);
+        assert_eq!(ObjHeader::of_value(&mem, 99, 560), Some(h));
+        assert_eq!(ObjHeader::of_value(&mem, 99, 568), None);
         let big = ObjHeader { align: 256, ..h };
         big.write(&mem, 99);
         assert_eq!(big.value(), 768);
-        assert_eq!(ObjHeader::of_value(&mem, 99, 768, 256), Some(big));
+        assert_eq!(ObjHeader::of_value(&mem, 99, 768), Some(big));
     }
 
     #[test]

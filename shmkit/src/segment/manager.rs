@@ -1243,7 +1243,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn destroy_ptr<T: ShmSafe>(&mut self, ptr: *const T) -> Result<()> {
         let g = self.lock()?;
-        let h = self.object_at::<T>(ptr.cast(), size_of::<T>())?;
+        let h = self.object_at(ptr.cast(), size_of::<T>())?;
         self.typed::<T>(h.at, h.kind, None, "the object")?;
         let names = h.read_names(&self.mem)?;
         let key = Key::new(self.seed, &names[..h.key_len]);
@@ -1256,7 +1256,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     }
 
     /// The live object whose value starts at `ptr`.
-    fn object_at<T: ShmSafe>(&self, ptr: *const u8, size: usize) -> Result<ObjHeader> {
+    fn object_at(&self, ptr: *const u8, size: usize) -> Result<ObjHeader> {
         let not_object = || {
             Error::new(
                 ErrorKind::InvalidArgument,
@@ -1264,7 +1264,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             )
         };
         let v = self.mem.offset_of(ptr, size).ok_or_else(not_object)?;
-        ObjHeader::of_value(&self.mem, self.seed, v, align_of::<T>()).ok_or_else(not_object)
+        ObjHeader::of_value(&self.mem, self.seed, v).ok_or_else(not_object)
     }
 
     // ----- introspection ----------------------------------------------------------------------
@@ -1287,7 +1287,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn instance_name<T: ShmSafe>(&self, obj: &T) -> Result<Option<String>> {
         let _g = self.read_lock()?;
-        let h = self.object_at::<T>((obj as *const T).cast(), size_of::<T>())?;
+        let h = self.object_at((obj as *const T).cast(), size_of::<T>())?;
         h.display_name(&self.mem)
     }
 
@@ -1310,7 +1310,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn instance_len<T: ShmSafe>(&self, obj: &T) -> Result<usize> {
         let _g = self.read_lock()?;
         Ok(self
-            .object_at::<T>((obj as *const T).cast(), size_of::<T>())?
+            .object_at((obj as *const T).cast(), size_of::<T>())?
             .count)
     }
 
@@ -1333,7 +1333,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn instance_kind<T: ShmSafe>(&self, obj: &T) -> Result<InstanceKind> {
         let _g = self.read_lock()?;
         Ok(self
-            .object_at::<T>((obj as *const T).cast(), size_of::<T>())?
+            .object_at((obj as *const T).cast(), size_of::<T>())?
             .kind)
     }
 
@@ -1936,6 +1936,6 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
                 format!("{h:?} is outside the segment"),
             ));
         }
-        self.object_at::<T>(self.mem.base().wrapping_add(v), 0)
+        self.object_at(self.mem.base().wrapping_add(v), 0)
     }
 }
