@@ -7,6 +7,7 @@
 mod alloc;
 mod procs;
 mod regions;
+mod segment;
 mod sync;
 mod timing;
 
@@ -30,6 +31,10 @@ fn main() {
         std::process::exit(1);
     }
     if let Err(e) = alloc::run(&want) {
+        eprintln!("shmkit-xbench: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = segment::run(&want) {
         eprintln!("shmkit-xbench: {e}");
         std::process::exit(1);
     }

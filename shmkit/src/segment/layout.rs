@@ -138,12 +138,15 @@ pub(crate) struct ObjHeader {
 
 /// The padding from a block's start to its value: the header, rounded up so the value is
 /// aligned.
+#[inline(always)]
 pub(crate) const fn value_pad(at: usize, align: usize) -> usize {
-    (at + OBJ_HEADER).next_multiple_of(align) - at
+    debug_assert!(align.is_power_of_two());
+    ((at + OBJ_HEADER + align - 1) & !(align - 1)) - at
 }
 
 impl ObjHeader {
     /// The value's offset.
+    #[inline(always)]
     pub(crate) fn value(&self) -> usize {
         self.at + value_pad(self.at, self.align)
     }
@@ -154,8 +157,9 @@ impl ObjHeader {
     }
 
     /// The name area's offset: after the value, 8-aligned.
+    #[inline(always)]
     pub(crate) fn names(&self) -> usize {
-        (self.value() + self.value_bytes()).next_multiple_of(8)
+        (self.value() + self.value_bytes() + 7) & !7
     }
 
     /// The bytes the object occupies from its block's start.
@@ -292,9 +296,14 @@ pub(crate) fn write_padded(mem: &Mem, off: usize, bytes: &[u8]) {
 /// The little-endian word of up to 8 bytes, zero-padded.
 #[inline(always)]
 fn le_word(chunk: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w[..chunk.len()].copy_from_slice(chunk);
-    u64::from_le_bytes(w)
+    if let Ok(w) = <[u8; 8]>::try_from(chunk) {
+        return u64::from_le_bytes(w);
+    }
+    let mut w = 0u64;
+    for (i, &b) in chunk.iter().enumerate().take(8) {
+        w |= u64::from(b) << (8 * i);
+    }
+    w
 }
 
 // ----- keys ---------------------------------------------------------------------------------
@@ -316,11 +325,16 @@ pub(crate) struct Key<'a> {
 pub(crate) const PREFIX_BYTES: usize = 14;
 
 impl<'a> Key<'a> {
-    pub(crate) fn new(seed: u64, bytes: &'a [u8]) -> Key<'a> {
-        let (p0, p1) = prefix(bytes);
+    /// The key `bytes` for an index of `kind`: only the values that index uses are computed
+    /// (the hash for the hashed index, the prefix words for the ordered one).
+    #[inline]
+    pub(crate) fn new(seed: u64, bytes: &'a [u8], kind: super::index::IndexKind) -> Key<'a> {
+        use super::index::IndexKind;
+        let (p0, p1) = if kind == IndexKind::Ordered { prefix(bytes) } else { (0, 0) };
+        let hash = if kind == IndexKind::Hashed { hash_key(seed, bytes) } else { 0 };
         Key {
             bytes,
-            hash: hash_key(seed, bytes),
+            hash,
             p0,
             p1,
         }
@@ -358,21 +372,27 @@ pub(crate) fn hash_key(seed: u64, bytes: &[u8]) -> u64 {
     mix(h)
 }
 
-/// Whether the key of the live object at `obj` equals `key`. An offset that is not a live
-/// object is an error (a corrupt index entry); a live object with another key is `false` (a
-/// hash collision).
-pub(crate) fn key_eq(mem: &Mem, seed: u64, obj: usize, key: &Key<'_>) -> Result<bool> {
+/// The header of the live object at `obj` if its key equals `key`. An offset that is not a
+/// live object is an error (a corrupt index entry); a live object with another key is `None`
+/// (a hash collision).
+#[inline]
+pub(crate) fn match_key(
+    mem: &Mem,
+    seed: u64,
+    obj: usize,
+    key: &Key<'_>,
+) -> Result<Option<ObjHeader>> {
     let h = ObjHeader::live(mem, seed, obj).ok_or_else(|| bad_entry(obj))?;
     if h.key_len != key.bytes.len() {
-        return Ok(false);
+        return Ok(None);
     }
     let names = h.names();
     for (i, chunk) in key.bytes.chunks(8).enumerate() {
         if mem.load(names + 8 * i) & mask(chunk.len()) != le_word(chunk) {
-            return Ok(false);
+            return Ok(None);
         }
     }
-    Ok(true)
+    Ok(Some(h))
 }
 
 /// Compares the bytes after the prefix of the live object at `obj`'s key with `key`'s
@@ -433,6 +453,18 @@ pub(crate) fn read_idx_header(mem: &Mem, seed: u64, at: usize, kind: u64) -> Opt
     (mem.contains(at + IDX_HEADER, payload)
         && mem.load(at + 16) == idx_check(seed, at, kind, payload))
     .then_some(payload)
+}
+
+/// [`read_idx_header`] without the check word: the lookups' fast path. Lookups validate what
+/// they finally return (a live object header with the key looked up), so a bad block can at
+/// worst make them miss; changes to an index use the full check.
+#[inline(always)]
+pub(crate) fn read_idx_header_fast(mem: &Mem, at: usize, kind: u64) -> Option<usize> {
+    if !at.is_multiple_of(16) || !mem.contains(at, IDX_HEADER) || mem.load(at) != IDX_TAG | kind {
+        return None;
+    }
+    let payload = mem.load(at + 8) as usize;
+    mem.contains(at + IDX_HEADER, payload).then_some(payload)
 }
 
 /// Whether the block at `at` starts with any index block header.

@@ -572,7 +572,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
                     continue;
                 }
                 let names = h.read_names(mem)?;
-                let key = Key::new(seed, &names[..h.key_len]);
+                let key = Key::new(seed, &names[..h.key_len], I::KIND);
                 match index::insert(I::KIND, s, Self::root(h.kind), &key, h.at) {
                     Ok(()) => {}
                     Err(e) if e.kind() == ErrorKind::AlreadyExists => {
@@ -605,14 +605,14 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let root = Self::root(spec.kind);
         if spec.kind != InstanceKind::Anonymous {
             self.named_index()?;
-            if let Some(at) = index::find(I::KIND, &self.mem, self.seed, root, &spec.key)? {
+            if let Some(h) = index::find(I::KIND, &self.mem, self.seed, root, &spec.key)? {
                 if !find_existing {
                     return Err(Error::new(
                         ErrorKind::AlreadyExists,
                         format!("{} already exists", self.describe(&spec)),
                     ));
                 }
-                return self.typed::<T>(at, spec.kind, Some(array), &self.describe(&spec));
+                return self.typed::<T>(h, spec.kind, Some(array), &|| self.describe(&spec));
             }
         }
         let align = align_of::<T>();
@@ -690,47 +690,47 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         }
     }
 
-    /// Validates the live object header at `at` as one of `T` (single if `array` is
-    /// `Some(false)`, an array if `Some(true)`, either if `None`).
+    /// Checks that the live object `h` (validated by the caller) holds `T`s of `kind` (single
+    /// if `array` is `Some(false)`, an array if `Some(true)`, either if `None`); `what` names it
+    /// in errors.
     fn typed<T: ShmSafe>(
         &self,
-        at: usize,
+        h: ObjHeader,
         kind: InstanceKind,
         array: Option<bool>,
-        what: &str,
+        what: &dyn Fn() -> String,
     ) -> Result<ObjHeader> {
-        let h = ObjHeader::live(&self.mem, self.seed, at).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Corrupted,
-                format!("{what}: the index points to a bad object header (offset {at})"),
-            )
-        })?;
         if h.kind != kind {
             return Err(Error::new(
                 ErrorKind::Corrupted,
-                format!("{what}: the index points to a {:?} object", h.kind),
+                format!("{}: the index points to a {:?} object", what(), h.kind),
             ));
         }
-        let want = std::any::type_name::<T>();
         if h.fingerprint != T::FINGERPRINT
             || h.elem_size != size_of::<T>()
             || h.align != align_of::<T>()
         {
-            return Err(mismatch(
-                what,
-                &h,
-                &format!("{want} (fingerprint {:#018x})", T::FINGERPRINT),
-            ));
+            return Err(self.type_error::<T>(&h, what, ""));
         }
         match array {
-            Some(false) if h.array => Err(mismatch(what, &h, &format!("a single {want}: use find_array"))),
-            Some(true) if !h.array => Err(mismatch(what, &h, &format!("an array of {want}: use find"))),
+            Some(false) if h.array => Err(self.type_error::<T>(&h, what, ": use find_array")),
+            Some(true) if !h.array => Err(self.type_error::<T>(&h, what, ": use find")),
             _ if !h.array && h.count != 1 => Err(Error::new(
                 ErrorKind::Corrupted,
-                format!("{what}: a single object with {} elements", h.count),
+                format!("{}: a single object with {} elements", what(), h.count),
             )),
             _ => Ok(h),
         }
+    }
+
+    #[cold]
+    fn type_error<T: ShmSafe>(&self, h: &ObjHeader, what: &dyn Fn() -> String, hint: &str) -> Error {
+        let want = std::any::type_name::<T>();
+        mismatch(
+            &what(),
+            h,
+            &format!("{want} (fingerprint {:#018x}){hint}", T::FINGERPRINT),
+        )
     }
 
     fn single<T: ShmSafe>(&self, h: &ObjHeader) -> Result<&T> {
@@ -750,7 +750,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         check_object_name(name)?;
         Ok(Spec {
             kind: InstanceKind::Named,
-            key: Key::new(self.seed, name.as_bytes()),
+            key: Key::new(self.seed, name.as_bytes(), I::KIND),
             names: name.as_bytes(),
         })
     }
@@ -766,7 +766,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         self.named_index()?;
         Ok(Spec {
             kind: InstanceKind::Unique,
-            key: Key::new(self.seed, &names[..8]),
+            key: Key::new(self.seed, &names[..8], I::KIND),
             names,
         })
     }
@@ -928,8 +928,8 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let _g = self.read_lock()?;
         match index::find(I::KIND, &self.mem, self.seed, C_NAMED, &spec.key)? {
             None => Ok(None),
-            Some(at) => {
-                let h = self.typed::<T>(at, spec.kind, Some(false), &self.describe(&spec))?;
+            Some(h) => {
+                let h = self.typed::<T>(h, spec.kind, Some(false), &|| self.describe(&spec))?;
                 self.single(&h).map(Some)
             }
         }
@@ -955,8 +955,8 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let _g = self.read_lock()?;
         match index::find(I::KIND, &self.mem, self.seed, C_NAMED, &spec.key)? {
             None => Ok(None),
-            Some(at) => {
-                let h = self.typed::<T>(at, spec.kind, Some(true), &self.describe(&spec))?;
+            Some(h) => {
+                let h = self.typed::<T>(h, spec.kind, Some(true), &|| self.describe(&spec))?;
                 self.slice(&h).map(Some)
             }
         }
@@ -1044,10 +1044,11 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     fn destroy_key<T: ShmSafe>(&self, spec: Spec<'_>) -> Result<bool> {
         let g = self.lock()?;
         let root = Self::root(spec.kind);
-        let Some(at) = index::find(I::KIND, &self.mem, self.seed, root, &spec.key)? else {
+        let Some(h) = index::find(I::KIND, &self.mem, self.seed, root, &spec.key)? else {
             return Ok(false);
         };
-        self.typed::<T>(at, spec.kind, None, &self.describe(&spec))?;
+        let at = h.at;
+        self.typed::<T>(h, spec.kind, None, &|| self.describe(&spec))?;
         self.with_space(&g, |s| {
             index::remove(I::KIND, s, root, &spec.key, at)?;
             s.free_block(at, INFLIGHT_FREE)
@@ -1129,8 +1130,8 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let _g = self.read_lock()?;
         match index::find(I::KIND, &self.mem, self.seed, C_UNIQUE, &spec.key)? {
             None => Ok(None),
-            Some(at) => {
-                let h = self.typed::<T>(at, spec.kind, Some(false), &self.describe(&spec))?;
+            Some(h) => {
+                let h = self.typed::<T>(h, spec.kind, Some(false), &|| self.describe(&spec))?;
                 self.single(&h).map(Some)
             }
         }
@@ -1178,7 +1179,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn construct_anonymous<T: ShmSafe>(&self, value: T) -> Result<&T> {
         let spec = Spec {
             kind: InstanceKind::Anonymous,
-            key: Key::new(self.seed, &[]),
+            key: Key::new(self.seed, &[], I::KIND),
             names: &[],
         };
         let h = self.construct_raw::<T>(spec, 1, false, false, |mem, at| {
@@ -1211,7 +1212,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     ) -> Result<&[T]> {
         let spec = Spec {
             kind: InstanceKind::Anonymous,
-            key: Key::new(self.seed, &[]),
+            key: Key::new(self.seed, &[], I::KIND),
             names: &[],
         };
         let h = self.construct_raw::<T>(spec, n, true, false, |mem, at| {
@@ -1244,9 +1245,9 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn destroy_ptr<T: ShmSafe>(&mut self, ptr: *const T) -> Result<()> {
         let g = self.lock()?;
         let h = self.object_at(ptr.cast(), size_of::<T>())?;
-        self.typed::<T>(h.at, h.kind, None, "the object")?;
+        self.typed::<T>(h, h.kind, None, &|| "the object".to_owned())?;
         let names = h.read_names(&self.mem)?;
-        let key = Key::new(self.seed, &names[..h.key_len]);
+        let key = Key::new(self.seed, &names[..h.key_len], I::KIND);
         self.with_space(&g, |s| {
             if h.kind != InstanceKind::Anonymous {
                 index::remove(I::KIND, s, Self::root(h.kind), &key, h.at)?;
@@ -1663,8 +1664,9 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
                         _ => live_unique += 1,
                     }
                     let names = h.read_names(mem)?;
-                    let key = Key::new(self.seed, &names[..h.key_len]);
-                    if index::find(I::KIND, mem, self.seed, Self::root(h.kind), &key)? != Some(at) {
+                    let key = Key::new(self.seed, &names[..h.key_len], I::KIND);
+                    let found = index::find(I::KIND, mem, self.seed, Self::root(h.kind), &key)?;
+                    if found.map(|f| f.at) != Some(at) {
                         bad.get_or_insert(format!("the live object at {at} is not indexed"));
                     }
                     return Ok(());
@@ -1901,7 +1903,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn get_by_handle<T: ShmSafe>(&self, h: Handle) -> Result<&T> {
         let _g = self.read_lock()?;
         let o = self.by_handle::<T>(h)?;
-        let o = self.typed::<T>(o.at, o.kind, Some(false), &format!("{h:?}"))?;
+        let o = self.typed::<T>(o, o.kind, Some(false), &|| format!("{h:?}"))?;
         self.single(&o)
     }
 
@@ -1924,7 +1926,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn get_array_by_handle<T: ShmSafe>(&self, h: Handle) -> Result<&[T]> {
         let _g = self.read_lock()?;
         let o = self.by_handle::<T>(h)?;
-        let o = self.typed::<T>(o.at, o.kind, Some(true), &format!("{h:?}"))?;
+        let o = self.typed::<T>(o, o.kind, Some(true), &|| format!("{h:?}"))?;
         self.slice(&o)
     }
 

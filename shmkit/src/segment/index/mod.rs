@@ -33,7 +33,7 @@
 pub(crate) mod hashed;
 pub(crate) mod ordered;
 
-use super::layout::Key;
+use super::layout::{Key, ObjHeader};
 use super::mem::Mem;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -187,8 +187,14 @@ pub(crate) fn corrupt(what: &str, at: usize) -> Error {
     )
 }
 
-/// Finds `key`: the offset of the object header it names.
-pub(crate) fn find(kind: IndexKind, mem: &Mem, seed: u64, root: usize, key: &Key<'_>) -> Result<Option<usize>> {
+/// Finds `key`: the header of the live object with that key (validated).
+pub(crate) fn find(
+    kind: IndexKind,
+    mem: &Mem,
+    seed: u64,
+    root: usize,
+    key: &Key<'_>,
+) -> Result<Option<ObjHeader>> {
     match kind {
         IndexKind::Hashed => hashed::find(mem, seed, root, key),
         IndexKind::Ordered => ordered::find(mem, seed, root, key),

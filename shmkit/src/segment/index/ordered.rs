@@ -42,7 +42,8 @@ use std::cmp::Ordering;
 use super::{Space, corrupt};
 use crate::error::{Error, ErrorKind, Result};
 use crate::segment::layout::{
-    IDX_BTREE_NODE, IDX_HEADER, Key, ObjHeader, cmp_tail, prefix, read_idx_header,
+    IDX_BTREE_NODE, IDX_HEADER, Key, ObjHeader, cmp_tail, match_key, prefix, read_idx_header,
+    read_idx_header_fast,
 };
 use crate::segment::mem::Mem;
 
@@ -73,11 +74,27 @@ struct Tree<'m> {
 }
 
 impl Tree<'_> {
+    /// A node's count and leaf flag, its header fully checked (before changes).
     #[inline(always)]
     fn node(&self, at: usize) -> Result<(usize, bool)> {
         if read_idx_header(self.mem, self.seed, at, IDX_BTREE_NODE) != Some(PAYLOAD) {
             return Err(corrupt("a B-tree link to a bad node", at));
         }
+        self.meta(at)
+    }
+
+    /// [`node`](Self::node) checking only the tag and length: lookups, which validate the
+    /// object they return.
+    #[inline(always)]
+    fn node_fast(&self, at: usize) -> Result<(usize, bool)> {
+        if read_idx_header_fast(self.mem, at, IDX_BTREE_NODE) != Some(PAYLOAD) {
+            return Err(corrupt("a B-tree link to a bad node", at));
+        }
+        self.meta(at)
+    }
+
+    #[inline(always)]
+    fn meta(&self, at: usize) -> Result<(usize, bool)> {
         let meta = self.mem.load(at + META);
         let count = meta as u32 as usize;
         if count > CAP || meta >> 33 != 0 {
@@ -161,20 +178,24 @@ impl Tree<'_> {
         Ok((lo, false))
     }
 
-    fn find(&self, key: &Key<'_>) -> Result<Option<usize>> {
+    fn find(&self, key: &Key<'_>) -> Result<Option<ObjHeader>> {
         let mut n = self.root_node();
         if n == 0 {
             return Ok(None);
         }
         let height = self.height()?;
         for level in 0..height {
-            let (count, leaf) = self.node(n)?;
+            let (count, leaf) = self.node_fast(n)?;
             if leaf != (level == height - 1) {
                 return Err(corrupt("a B-tree leaf at the wrong depth", n));
             }
             let (i, found) = self.search(n, count, key)?;
             if found {
-                return Ok(Some(self.entry(n, i).2 as usize));
+                let obj = self.entry(n, i).2 as usize;
+                return match match_key(self.mem, self.seed, obj, key)? {
+                    Some(h) => Ok(Some(h)),
+                    None => Err(corrupt("an entry's key differs from its object's", n)),
+                };
             }
             if leaf {
                 return Ok(None);
@@ -451,7 +472,12 @@ pub(crate) fn len(mem: &Mem, root: usize) -> usize {
     mem.load(root + R_LEN) as usize
 }
 
-pub(crate) fn find(mem: &Mem, seed: u64, root: usize, key: &Key<'_>) -> Result<Option<usize>> {
+pub(crate) fn find(
+    mem: &Mem,
+    seed: u64,
+    root: usize,
+    key: &Key<'_>,
+) -> Result<Option<ObjHeader>> {
     tree(mem, seed, root).find(key)
 }
 
