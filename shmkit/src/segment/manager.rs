@@ -193,6 +193,17 @@ impl<M: MemoryAlgorithm> Space for Locked<'_, M> {
     }
 }
 
+/// How a construction treats an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// The value is computed: insert, failing on a duplicate.
+    Value,
+    /// A closure computes the value: look first, run it only for a free key.
+    Closure,
+    /// Look first, return an existing object of the right type.
+    FindOrConstruct,
+}
+
 /// What is being constructed.
 struct Spec<'k> {
     kind: InstanceKind,
@@ -592,19 +603,26 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// The common path of every construction: under the lock, finds the key (returning the
     /// existing object's header if `find_existing`, else `AlreadyExists`), allocates, writes
     /// the header and names, runs `fill(value_offset)`, indexes and publishes.
+    ///
+    /// `How::Value` skips the lookup before allocating (no user code runs, and the insertion
+    /// detects a duplicate anyway, freeing the block again); `How::Closure` looks first, so a
+    /// closure runs only for a free name; `How::FindOrConstruct` returns an existing object.
     fn construct_raw<T: ShmSafe>(
         &self,
         spec: Spec<'_>,
         count: usize,
         array: bool,
-        find_existing: bool,
+        how: How,
         fill: impl FnOnce(&Mem, usize) -> Result<()>,
     ) -> Result<ObjHeader> {
         const { assert!(align_of::<T>() <= MAX_ALIGN, "objects are aligned to a page at most") };
         let g = self.lock()?;
         let root = Self::root(spec.kind);
+        let find_existing = how == How::FindOrConstruct;
         if spec.kind != InstanceKind::Anonymous {
             self.named_index()?;
+        }
+        if spec.kind != InstanceKind::Anonymous && how != How::Value {
             if let Some(h) = index::find(I::KIND, &self.mem, self.seed, root, &spec.key)? {
                 if !find_existing {
                     return Err(Error::new(
@@ -817,7 +835,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn construct<T: ShmSafe>(&self, name: &str, value: T) -> Result<&T> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, 1, false, false, |mem, at| {
+        let h = self.construct_raw::<T>(self.named_spec(name)?, 1, false, How::Value, |mem, at| {
             Self::put_one(mem, at, value)
         })?;
         self.single(&h)
@@ -840,7 +858,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn construct_with<T: ShmSafe>(&self, name: &str, f: impl FnOnce() -> T) -> Result<&T> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, 1, false, false, |mem, at| {
+        let h = self.construct_raw::<T>(self.named_spec(name)?, 1, false, How::Closure, |mem, at| {
             Self::put_one(mem, at, f())
         })?;
         self.single(&h)
@@ -868,7 +886,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         n: usize,
         mut f: impl FnMut(usize) -> T,
     ) -> Result<&[T]> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, n, true, false, |mem, at| {
+        let h = self.construct_raw::<T>(self.named_spec(name)?, n, true, How::Closure, |mem, at| {
             Self::fill_array(mem, at, n, |i| Some(f(i)))
         })?;
         self.slice(&h)
@@ -897,7 +915,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     {
         let mut it = iter.into_iter();
         let n = it.len();
-        let h = self.construct_raw::<T>(self.named_spec(name)?, n, true, false, |mem, at| {
+        let h = self.construct_raw::<T>(self.named_spec(name)?, n, true, How::Closure, |mem, at| {
             Self::fill_array(mem, at, n, |_| it.next())
         })?;
         self.slice(&h)
@@ -983,7 +1001,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn find_or_construct<T: ShmSafe>(&self, name: &str, f: impl FnOnce() -> T) -> Result<&T> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, 1, false, true, |mem, at| {
+        let h = self.construct_raw::<T>(self.named_spec(name)?, 1, false, How::FindOrConstruct, |mem, at| {
             Self::put_one(mem, at, f())
         })?;
         self.single(&h)
@@ -1012,7 +1030,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         n: usize,
         mut f: impl FnMut(usize) -> T,
     ) -> Result<&[T]> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, n, true, true, |mem, at| {
+        let h = self.construct_raw::<T>(self.named_spec(name)?, n, true, How::FindOrConstruct, |mem, at| {
             Self::fill_array(mem, at, n, |i| Some(f(i)))
         })?;
         self.slice(&h)
@@ -1044,16 +1062,16 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     fn destroy_key<T: ShmSafe>(&self, spec: Spec<'_>) -> Result<bool> {
         let g = self.lock()?;
         let root = Self::root(spec.kind);
-        let Some(h) = index::find(I::KIND, &self.mem, self.seed, root, &spec.key)? else {
-            return Ok(false);
-        };
-        let at = h.at;
-        self.typed::<T>(h, spec.kind, None, &|| self.describe(&spec))?;
         self.with_space(&g, |s| {
-            index::remove(I::KIND, s, root, &spec.key, at)?;
-            s.free_block(at, INFLIGHT_FREE)
-        })?;
-        Ok(true)
+            let mut check = |h: &ObjHeader| {
+                self.typed::<T>(*h, spec.kind, None, &|| self.describe(&spec))
+                    .map(drop)
+            };
+            match index::remove(I::KIND, s, root, &spec.key, &mut check)? {
+                Some(h) => s.free_block(h.at, INFLIGHT_FREE).map(|()| true),
+                None => Ok(false),
+            }
+        })
     }
 
     // ----- unique and anonymous ---------------------------------------------------------------
@@ -1079,7 +1097,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn construct_unique<T: ShmSafe>(&self, value: T) -> Result<&T> {
         let names = Self::unique_names::<T>();
         let spec = self.unique_spec::<T>(&names)?;
-        let h = self.construct_raw::<T>(spec, 1, false, false, |mem, at| {
+        let h = self.construct_raw::<T>(spec, 1, false, How::Value, |mem, at| {
             Self::put_one(mem, at, value)
         })?;
         self.single(&h)
@@ -1104,7 +1122,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn find_or_construct_unique<T: ShmSafe>(&self, f: impl FnOnce() -> T) -> Result<&T> {
         let names = Self::unique_names::<T>();
         let spec = self.unique_spec::<T>(&names)?;
-        let h = self.construct_raw::<T>(spec, 1, false, true, |mem, at| {
+        let h = self.construct_raw::<T>(spec, 1, false, How::FindOrConstruct, |mem, at| {
             Self::put_one(mem, at, f())
         })?;
         self.single(&h)
@@ -1182,7 +1200,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             key: Key::new(self.seed, &[], I::KIND),
             names: &[],
         };
-        let h = self.construct_raw::<T>(spec, 1, false, false, |mem, at| {
+        let h = self.construct_raw::<T>(spec, 1, false, How::Value, |mem, at| {
             Self::put_one(mem, at, value)
         })?;
         self.single(&h)
@@ -1215,7 +1233,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             key: Key::new(self.seed, &[], I::KIND),
             names: &[],
         };
-        let h = self.construct_raw::<T>(spec, n, true, false, |mem, at| {
+        let h = self.construct_raw::<T>(spec, n, true, How::Closure, |mem, at| {
             Self::fill_array(mem, at, n, |i| Some(f(i)))
         })?;
         self.slice(&h)
@@ -1250,7 +1268,17 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let key = Key::new(self.seed, &names[..h.key_len], I::KIND);
         self.with_space(&g, |s| {
             if h.kind != InstanceKind::Anonymous {
-                index::remove(I::KIND, s, Self::root(h.kind), &key, h.at)?;
+                let mut same = |f: &ObjHeader| {
+                    if f.at == h.at {
+                        Ok(())
+                    } else {
+                        Err(Error::new(
+                            ErrorKind::Corrupted,
+                            "the index maps the object's name to another object",
+                        ))
+                    }
+                };
+                index::remove(I::KIND, s, Self::root(h.kind), &key, &mut same)?;
             }
             s.free_block(h.at, INFLIGHT_FREE)
         })

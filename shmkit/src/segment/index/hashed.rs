@@ -151,7 +151,7 @@ pub(crate) fn insert(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> 
     if len > cap {
         return Err(corrupt("a hash table with more entries than slots", root));
     }
-    if (len + 1) * 4 > cap * 3 {
+    if (len + 1) * 8 > cap * 7 {
         grow(s, root, (cap * 2).max(MIN_CAP))?;
     }
     let mem = s.mem();
@@ -176,26 +176,35 @@ pub(crate) fn insert(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> 
     Err(corrupt("a full hash table", t.at))
 }
 
-pub(crate) fn remove(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> Result<bool> {
-    let mem = s.mem();
-    let Some(t) = table(mem, s.seed(), root, true)? else {
-        return Ok(false);
+pub(crate) fn remove(
+    s: &impl Space,
+    root: usize,
+    key: &Key<'_>,
+    check: &mut dyn FnMut(&ObjHeader) -> Result<()>,
+) -> Result<Option<ObjHeader>> {
+    let (mem, seed) = (s.mem(), s.seed());
+    let Some(t) = table(mem, seed, root, true)? else {
+        return Ok(None);
     };
-    let mut i = tag(key.hash) as usize & t.mask;
+    let want = tag(key.hash);
+    let mut i = want as usize & t.mask;
     let mut found = None;
     for _ in 0..t.cap {
         let w = mem.load(t.slot(i));
         if w == 0 {
             break;
         }
-        if obj_of(w) == obj {
-            found = Some(i);
+        if w >> TAG_SHIFT == want
+            && let Some(h) = match_key(mem, seed, obj_of(w), key)?
+        {
+            check(&h)?;
+            found = Some((i, h));
             break;
         }
         i = (i + 1) & t.mask;
     }
-    let Some(mut hole) = found else {
-        return Ok(false);
+    let Some((mut hole, h)) = found else {
+        return Ok(None);
     };
     let mut j = hole;
     for _ in 0..t.cap {
@@ -213,7 +222,7 @@ pub(crate) fn remove(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> 
     }
     mem.store(t.slot(hole), 0);
     mem.store(root + LEN, len(mem, root).saturating_sub(1) as u64);
-    Ok(true)
+    Ok(Some(h))
 }
 
 /// Moves every entry into a fresh table of `new_cap` slots.
@@ -322,7 +331,7 @@ pub(crate) fn check(mem: &Mem, seed: u64, root: usize) -> Result<usize> {
             k = (k + 1) & t.mask;
         }
     }
-    if n != len(mem, root) || n * 4 > t.cap * 3 + 3 {
+    if n != len(mem, root) || n * 8 > t.cap * 7 + 7 {
         return Err(corrupt("the entry count disagrees with the table", root));
     }
     Ok(n)

@@ -212,12 +212,19 @@ pub(crate) fn insert(kind: IndexKind, s: &impl Space, root: usize, key: &Key<'_>
     }
 }
 
-/// Removes `key`, which must map to `obj`; `Ok(false)` if it is not there.
-pub(crate) fn remove(kind: IndexKind, s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> Result<bool> {
+/// Removes `key` after `check` accepted its object (an error from `check` changes nothing);
+/// returns the removed object's header, `None` if the key is not there.
+pub(crate) fn remove(
+    kind: IndexKind,
+    s: &impl Space,
+    root: usize,
+    key: &Key<'_>,
+    check: &mut dyn FnMut(&ObjHeader) -> Result<()>,
+) -> Result<Option<ObjHeader>> {
     match kind {
-        IndexKind::Hashed => hashed::remove(s, root, key, obj),
-        IndexKind::Ordered => ordered::remove(s, root, key, obj),
-        IndexKind::Null => Ok(false),
+        IndexKind::Hashed => hashed::remove(s, root, key, check),
+        IndexKind::Ordered => ordered::remove(s, root, key, check),
+        IndexKind::Null => Ok(None),
     }
 }
 

@@ -77,16 +77,30 @@ impl Tree<'_> {
     /// A node's count and leaf flag, its header fully checked (before changes).
     #[inline(always)]
     fn node(&self, at: usize) -> Result<(usize, bool)> {
+        self.prefetch(at);
         if read_idx_header(self.mem, self.seed, at, IDX_BTREE_NODE) != Some(PAYLOAD) {
             return Err(corrupt("a B-tree link to a bad node", at));
         }
         self.meta(at)
     }
 
+    /// Starts loading the whole node at once: the binary search would otherwise touch its key
+    /// lines one dependent miss after another, and then the line of the entry's object offset
+    /// or child.
+    #[inline(always)]
+    fn prefetch(&self, at: usize) {
+        let mut off = at;
+        while off < at + IDX_HEADER + PAYLOAD {
+            self.mem.prefetch(off);
+            off += 64;
+        }
+    }
+
     /// [`node`](Self::node) checking only the tag and length: lookups, which validate the
     /// object they return.
     #[inline(always)]
     fn node_fast(&self, at: usize) -> Result<(usize, bool)> {
+        self.prefetch(at);
         if read_idx_header_fast(self.mem, at, IDX_BTREE_NODE) != Some(PAYLOAD) {
             return Err(corrupt("a B-tree link to a bad node", at));
         }
@@ -367,7 +381,17 @@ impl Tree<'_> {
 
     /// Removes the entry `target` names from the subtree at `n` (which holds at least `T`
     /// entries, or is the root), keeping every node it passes at `T` entries or more.
-    fn delete(&self, s: &impl Space, mut n: usize, target: Target<'_>) -> Result<Option<Entry>> {
+    ///
+    /// `check` runs on the entry's object offset when a key target is first found, before
+    /// anything about that entry changes; an error from it leaves the entry in place (the
+    /// tree, perhaps rebalanced on the way down, stays valid).
+    fn delete(
+        &self,
+        s: &impl Space,
+        mut n: usize,
+        target: Target<'_>,
+        mut check: Option<&mut dyn FnMut(usize) -> Result<()>>,
+    ) -> Result<Option<Entry>> {
         for _ in 0..2 * MAX_HEIGHT + 2 {
             let (count, leaf) = self.node(n)?;
             let (i, found) = match target {
@@ -376,6 +400,9 @@ impl Tree<'_> {
                 Target::Max => (count, false),
                 Target::Min => (0, leaf && count > 0),
             };
+            if found && let Some(c) = check.take() {
+                c(self.entry(n, i).2 as usize)?;
+            }
             if leaf {
                 if !found {
                     return Ok(None);
@@ -396,14 +423,14 @@ impl Tree<'_> {
                 let (y, z) = (self.child(n, i), self.child(n, i + 1));
                 if self.node(y)?.0 >= T {
                     let pred = self
-                        .delete(s, y, Target::Max)?
+                        .delete(s, y, Target::Max, None)?
                         .ok_or_else(|| corrupt("a B-tree subtree without entries", y))?;
                     self.set_entry(n, i, pred);
                     return Ok(Some(e));
                 }
                 if self.node(z)?.0 >= T {
                     let succ = self
-                        .delete(s, z, Target::Min)?
+                        .delete(s, z, Target::Min, None)?
                         .ok_or_else(|| corrupt("a B-tree subtree without entries", z))?;
                     self.set_entry(n, i, succ);
                     return Ok(Some(e));
@@ -556,17 +583,32 @@ fn exists() -> Error {
     )
 }
 
-pub(crate) fn remove(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> Result<bool> {
-    let t = tree(s.mem(), s.seed(), root);
+pub(crate) fn remove(
+    s: &impl Space,
+    root: usize,
+    key: &Key<'_>,
+    check: &mut dyn FnMut(&ObjHeader) -> Result<()>,
+) -> Result<Option<ObjHeader>> {
+    let (mem, seed) = (s.mem(), s.seed());
+    let t = tree(mem, seed, root);
     let n = t.root_node();
     if n == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     t.height()?;
-    match t.delete(s, n, Target::Key(key))? {
-        None => Ok(false),
-        Some((_, _, o)) if o as usize == obj => Ok(true),
-        Some(_) => Err(corrupt("the removed entry named another object", root)),
+    let mut found = None;
+    let mut verify = |obj: usize| -> Result<()> {
+        let h = match_key(mem, seed, obj, key)?
+            .ok_or_else(|| corrupt("an entry's key differs from its object's", obj))?;
+        check(&h)?;
+        found = Some(h);
+        Ok(())
+    };
+    let removed = t.delete(s, n, Target::Key(key), Some(&mut verify))?;
+    match (removed, found) {
+        (None, _) => Ok(None),
+        (Some((_, _, o)), Some(h)) if o as usize == h.at => Ok(Some(h)),
+        _ => Err(corrupt("the removed entry named another object", root)),
     }
 }
 
