@@ -31,6 +31,10 @@ fn tour_runs_and_shows_the_child_write() {
         "counter = 400000",
         "lock() -> OwnerDied",
         "the next lock() is clean",
+        "child:  pid",
+        "found \"scoreboard\" by name",
+        "scoreboard = [10, 20, 35, 40], updates = 1",
+        "TypeMismatch",
     ] {
         assert!(
             stdout.contains(expected),
