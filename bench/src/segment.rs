@@ -70,7 +70,9 @@ fn rows<I: NameIndex>(want: &Filter, index: &str) -> shmkit::Result<()> {
         }
         let t1 = Instant::now();
         for &k in &pf {
-            sum += *seg.find::<u64>(black_box(name_of(k)))?.expect("constructed");
+            sum += *seg
+                .find::<u64>(black_box(name_of(k)))?
+                .expect("constructed");
         }
         let t2 = Instant::now();
         for &k in &pd {

@@ -116,10 +116,16 @@ fn objects_of_every_kind<I: NameIndex>(_: &str) {
     let anon = seg.construct_anonymous(Point { x: 7, y: 7 }).unwrap();
     let long = "a-rather-long-object-name-that-does-not-fit-in-the-prefix";
     seg.construct(long, 1u8).unwrap();
-    seg.construct("a-rather-long-object-name-that-does-not-fit-in-the-prefiy", 2u8)
-        .unwrap();
+    seg.construct(
+        "a-rather-long-object-name-that-does-not-fit-in-the-prefiy",
+        2u8,
+    )
+    .unwrap();
 
-    assert_eq!(seg.find::<Point>("point").unwrap(), Some(&Point { x: 1, y: -2 }));
+    assert_eq!(
+        seg.find::<Point>("point").unwrap(),
+        Some(&Point { x: 1, y: -2 })
+    );
     assert_eq!(seg.find_array::<u32>("arr").unwrap().unwrap().len(), 10);
     assert_eq!(seg.find::<u8>(long).unwrap(), Some(&1));
     assert_eq!(seg.find::<Aligned>("aligned").unwrap().unwrap().v, 9);
@@ -148,14 +154,20 @@ fn objects_of_every_kind<I: NameIndex>(_: &str) {
     let ah = seg.handle_of(arr).unwrap();
     assert_eq!(seg.get_array_by_handle::<u32>(ah).unwrap(), arr);
     assert!(seg.get_by_handle::<u32>(ah).is_err());
-    assert!(seg.get_by_handle::<u32>(shmkit::segment::Handle::from_u64(5000)).is_err());
+    assert!(
+        seg.get_by_handle::<u32>(shmkit::segment::Handle::from_u64(5000))
+            .is_err()
+    );
 
     let named = seg.named_objects().unwrap();
     assert_eq!(named.len(), 7);
     assert_eq!(seg.named_count().unwrap(), 7);
     assert_eq!(seg.unique_count().unwrap(), 1);
     let arr_info = named.iter().find(|o| o.name == "arr").unwrap();
-    assert_eq!((arr_info.len, arr_info.size, arr_info.is_array), (10, 40, true));
+    assert_eq!(
+        (arr_info.len, arr_info.size, arr_info.is_array),
+        (10, 40, true)
+    );
     assert_eq!(arr_info.fingerprint, u32::FINGERPRINT);
     let uniq = seg.unique_objects().unwrap();
     assert_eq!(uniq[0].fingerprint, AtomicU64::FINGERPRINT);
@@ -164,7 +176,10 @@ fn objects_of_every_kind<I: NameIndex>(_: &str) {
         let names: Vec<_> = named.iter().map(|o| o.name.clone()).collect();
         let mut sorted = names.clone();
         sorted.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
-        assert_eq!(names, sorted, "ordered index iterates by length, then bytes");
+        assert_eq!(
+            names, sorted,
+            "ordered index iterates by length, then bytes"
+        );
     }
 
     let raw = seg.allocate(1000).unwrap();
@@ -223,9 +238,7 @@ fn objects_of_every_kind<I: NameIndex>(_: &str) {
     );
     // Nested construction under the recursive lock; atomic.
     let outer = seg
-        .construct_with("outer", || {
-            *seg.construct("inner", 5u32).unwrap() + 1
-        })
+        .construct_with("outer", || *seg.construct("inner", 5u32).unwrap() + 1)
         .unwrap();
     assert_eq!(*outer, 6);
     let sum = seg
@@ -241,12 +254,30 @@ fn type_mismatch_and_duplicates<I: NameIndex>(_: &str) {
     let mut seg = ManagedHeapMemory::<BestFit, I>::new(1 << 16).unwrap();
     seg.construct("p", Point { x: 0, y: 0 }).unwrap();
     seg.construct_array("a", 3, |_| 0u64).unwrap();
-    assert_eq!(seg.find::<u64>("p").unwrap_err().kind(), ErrorKind::TypeMismatch);
-    assert_eq!(seg.find::<[i32; 2]>("p").unwrap_err().kind(), ErrorKind::TypeMismatch);
-    assert_eq!(seg.find::<u64>("a").unwrap_err().kind(), ErrorKind::TypeMismatch);
-    assert_eq!(seg.find_array::<u32>("a").unwrap_err().kind(), ErrorKind::TypeMismatch);
-    assert_eq!(seg.find_array::<Point>("p").unwrap_err().kind(), ErrorKind::TypeMismatch);
-    assert_eq!(seg.destroy::<u32>("p").unwrap_err().kind(), ErrorKind::TypeMismatch);
+    assert_eq!(
+        seg.find::<u64>("p").unwrap_err().kind(),
+        ErrorKind::TypeMismatch
+    );
+    assert_eq!(
+        seg.find::<[i32; 2]>("p").unwrap_err().kind(),
+        ErrorKind::TypeMismatch
+    );
+    assert_eq!(
+        seg.find::<u64>("a").unwrap_err().kind(),
+        ErrorKind::TypeMismatch
+    );
+    assert_eq!(
+        seg.find_array::<u32>("a").unwrap_err().kind(),
+        ErrorKind::TypeMismatch
+    );
+    assert_eq!(
+        seg.find_array::<Point>("p").unwrap_err().kind(),
+        ErrorKind::TypeMismatch
+    );
+    assert_eq!(
+        seg.destroy::<u32>("p").unwrap_err().kind(),
+        ErrorKind::TypeMismatch
+    );
     assert_eq!(
         seg.find_or_construct("p", || 1u8).unwrap_err().kind(),
         ErrorKind::TypeMismatch
@@ -254,9 +285,15 @@ fn type_mismatch_and_duplicates<I: NameIndex>(_: &str) {
     let err = seg.construct("p", Point { x: 1, y: 1 }).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists);
     assert!(err.to_string().contains("\"p\""), "{err}");
-    assert_eq!(seg.construct("a", 1u8).unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(
+        seg.construct("a", 1u8).unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
     seg.construct_unique(1u32).unwrap();
-    assert_eq!(seg.construct_unique(2u32).unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(
+        seg.construct_unique(2u32).unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
     assert_eq!(seg.find::<Point>("p").unwrap(), Some(&Point { x: 0, y: 0 }));
     // A closure that constructs its own name: the outer construction fails cleanly.
     let err = seg
@@ -281,7 +318,9 @@ fn type_mismatch_and_duplicates<I: NameIndex>(_: &str) {
         }
     }
     assert_eq!(
-        seg.construct_array_from_iter("liar", Liar(0)).unwrap_err().kind(),
+        seg.construct_array_from_iter("liar", Liar(0))
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidArgument
     );
     assert_eq!(seg.find_array::<u32>("liar").unwrap(), None);
@@ -310,12 +349,20 @@ fn segment_full_is_out_of_memory_and_consistent<I: NameIndex>(_: &str) {
     assert_eq!(seg.named_count().unwrap(), n);
     let big = seg.construct_array("big", 1 << 20, |_| 0u8).unwrap_err();
     assert_eq!(big.kind(), ErrorKind::OutOfMemory);
-    let huge = seg.construct_array("huge", usize::MAX / 2, |_| 0u64).unwrap_err();
+    let huge = seg
+        .construct_array("huge", usize::MAX / 2, |_| 0u64)
+        .unwrap_err();
     assert_eq!(huge.kind(), ErrorKind::OutOfMemory);
-    assert_eq!(seg.allocate(1 << 20).unwrap_err().kind(), ErrorKind::OutOfMemory);
+    assert_eq!(
+        seg.allocate(1 << 20).unwrap_err().kind(),
+        ErrorKind::OutOfMemory
+    );
     seg.check_sanity().unwrap();
     for i in 0..n {
-        let v = seg.find::<[u64; 4]>(&format!("obj{i:06}")).unwrap().unwrap();
+        let v = seg
+            .find::<[u64; 4]>(&format!("obj{i:06}"))
+            .unwrap()
+            .unwrap();
         assert_eq!(v[3], i as u64);
     }
     for i in (0..n).step_by(2) {
@@ -332,7 +379,7 @@ fn run_model<M: MemoryAlgorithm + Send, I: NameIndex>(ops: usize, seed: u64) {
     let mut rng = Rng(seed);
     for step in 0..ops {
         let k = rng.below(600);
-        let name = if k % 5 == 0 {
+        let name = if k.is_multiple_of(5) {
             format!("long-name-with-a-shared-prefix-{k:05}")
         } else {
             format!("n{k}")
@@ -343,7 +390,8 @@ fn run_model<M: MemoryAlgorithm + Send, I: NameIndex>(ops: usize, seed: u64) {
                 let r = if len == 0 {
                     seg.construct(&name, mix(k)).map(|_| ())
                 } else {
-                    seg.construct_array(&name, len, |i| mix(k) + i as u64).map(|_| ())
+                    seg.construct_array(&name, len, |i| mix(k) + i as u64)
+                        .map(|_| ())
                 };
                 match model.get(&name) {
                     Some(_) => assert_eq!(r.unwrap_err().kind(), ErrorKind::AlreadyExists),
@@ -354,10 +402,12 @@ fn run_model<M: MemoryAlgorithm + Send, I: NameIndex>(ops: usize, seed: u64) {
                 }
             }
             2 => {
-                let found = if k % 4 == 0 {
+                let found = if k.is_multiple_of(4) {
                     seg.find::<u64>(&name).unwrap().map(|v| (*v, 0))
                 } else {
-                    seg.find_array::<u64>(&name).unwrap().map(|v| (v[0], v.len()))
+                    seg.find_array::<u64>(&name)
+                        .unwrap()
+                        .map(|v| (v[0], v.len()))
                 };
                 assert_eq!(found, model.get(&name).copied(), "{name}");
             }
@@ -430,7 +480,9 @@ fn opening_with_another_index_or_algorithm_is_incompatible() {
         ErrorKind::Incompatible
     );
     assert_eq!(
-        Shm::<HashIndex>::create(&unique_name("tiny"), 100).unwrap_err().kind(),
+        Shm::<HashIndex>::create(&unique_name("tiny"), 100)
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidArgument
     );
 }
@@ -446,7 +498,10 @@ fn heap_grows_and_external_buffers_reopen() {
     heap.check_sanity().unwrap();
     heap.construct("more", 1u64).unwrap();
     for i in 0..n {
-        assert_eq!(heap.find::<u64>(&format!("k{i}")).unwrap(), Some(&(i as u64)));
+        assert_eq!(
+            heap.find::<u64>(&format!("k{i}")).unwrap(),
+            Some(&(i as u64))
+        );
     }
 
     let mut buf = vec![0u8; (1 << 16) + 7];
@@ -483,7 +538,8 @@ fn buf_base_aligned(seg: &ManagedExternalBuffer, align: usize) -> bool {
 
 #[test]
 fn xsi_segments_work_like_shared_memory() {
-    let seg: ManagedXsiSharedMemory = ManagedXsiSharedMemory::create(XsiKey::private(), 1 << 16).unwrap();
+    let seg: ManagedXsiSharedMemory =
+        ManagedXsiSharedMemory::create(XsiKey::private(), 1 << 16).unwrap();
     let id = seg.id();
     let v = seg.construct("v", AtomicU32::new(1)).unwrap();
     v.fetch_add(1, Ordering::Relaxed);
@@ -507,7 +563,9 @@ fn racer(args: &[String]) {
         let mut seen_other = 0;
         for i in 0..n {
             seg.construct(&format!("{me}-{i}"), i as u64).unwrap();
-            let s = seg.find_or_construct(&format!("shared-{i}"), || pid).unwrap();
+            let s = seg
+                .find_or_construct(&format!("shared-{i}"), || pid)
+                .unwrap();
             assert!(*s != 0);
             if let Some(v) = seg.find::<u64>(&format!("{other}-{i}")).unwrap() {
                 assert_eq!(*v, i as u64);
@@ -515,7 +573,10 @@ fn racer(args: &[String]) {
             }
         }
         for i in 0..n {
-            assert_eq!(seg.find::<u64>(&format!("{me}-{i}")).unwrap(), Some(&(i as u64)));
+            assert_eq!(
+                seg.find::<u64>(&format!("{me}-{i}")).unwrap(),
+                Some(&(i as u64))
+            );
             assert!(seg.destroy::<u64>(&format!("{me}-{i}")).unwrap());
         }
         report("seen_other", seen_other);
@@ -530,12 +591,20 @@ fn two_processes_race_on_10000_names<I: NameIndex>(kind: &str) {
     let mut c = Cleanup::new();
     c.shm(&name);
     let seg = Shm::<I>::create(&name, 16 << 20).unwrap();
-    let a = child("racer").args([kind, &name, "a", "b", &N.to_string()]).spawn();
-    let b = child("racer").args([kind, &name, "b", "a", &N.to_string()]).spawn();
+    let a = child("racer")
+        .args([kind, &name, "a", "b", &N.to_string()])
+        .spawn();
+    let b = child("racer")
+        .args([kind, &name, "b", "a", &N.to_string()])
+        .spawn();
     a.wait().assert_success();
     b.wait().assert_success();
     seg.check_sanity().unwrap();
-    assert_eq!(seg.named_count().unwrap(), N, "only the shared names are left");
+    assert_eq!(
+        seg.named_count().unwrap(),
+        N,
+        "only the shared names are left"
+    );
     let mut owners = HashMap::new();
     for i in 0..N {
         let v = *seg.find::<u64>(&format!("shared-{i}")).unwrap().unwrap();
@@ -581,7 +650,9 @@ fn find_or_construct_raced_by_8_processes_constructs_once<I: NameIndex>(kind: &s
     let kids: Vec<_> = (0..8)
         .map(|_| child("find_or_construct_racer").args([kind, &name]).spawn())
         .collect();
-    assert!(wait_until(Duration::from_secs(60), || ready.load(Ordering::Acquire) == 8));
+    assert!(wait_until(Duration::from_secs(60), || ready
+        .load(Ordering::Acquire)
+        == 8));
     go.store(1, Ordering::Release);
     let outs: Vec<_> = kids.into_iter().map(|k| k.wait()).collect();
     for o in &outs {
@@ -599,13 +670,17 @@ fn persistence_checker(args: &[String]) {
     fn run<I: NameIndex>(path: &str) {
         let seg = ManagedMappedFile::<BestFit, I>::open(path).unwrap();
         seg.check_sanity().unwrap();
-        assert_eq!(seg.find::<Point>("point").unwrap(), Some(&Point { x: 10, y: 20 }));
+        assert_eq!(
+            seg.find::<Point>("point").unwrap(),
+            Some(&Point { x: 10, y: 20 })
+        );
         let v = seg.find_array::<u64>("squares").unwrap().unwrap();
         assert!(v.iter().enumerate().all(|(i, &x)| x == (i * i) as u64));
         assert_eq!(*seg.find_unique::<u32>().unwrap().unwrap(), 77);
         let m = seg.find::<Mutex<u64>>("mutex").unwrap().unwrap();
         *m.lock().unwrap() += 1;
-        seg.construct("from-child", std::process::id() as u64).unwrap();
+        seg.construct("from-child", std::process::id() as u64)
+            .unwrap();
         seg.flush().unwrap();
         report("named", seg.named_count().unwrap());
     }
@@ -619,7 +694,8 @@ fn persistence_of_a_mapped_file_across_processes<I: NameIndex>(kind: &str) {
     {
         let seg = ManagedMappedFile::<BestFit, I>::create(&path, 1 << 20).unwrap();
         seg.construct("point", Point { x: 10, y: 20 }).unwrap();
-        seg.construct_array("squares", 100, |i| (i * i) as u64).unwrap();
+        seg.construct_array("squares", 100, |i| (i * i) as u64)
+            .unwrap();
         seg.construct_unique(77u32).unwrap();
         seg.construct("mutex", Mutex::new(5u64)).unwrap();
         seg.flush().unwrap();
@@ -630,10 +706,19 @@ fn persistence_of_a_mapped_file_across_processes<I: NameIndex>(kind: &str) {
     assert_eq!(out.value("named"), "4");
     let seg = ManagedMappedFile::<BestFit, I>::open(&path).unwrap();
     seg.check_sanity().unwrap();
-    assert_eq!(*seg.find::<Mutex<u64>>("mutex").unwrap().unwrap().lock().unwrap(), 6);
+    assert_eq!(
+        *seg.find::<Mutex<u64>>("mutex")
+            .unwrap()
+            .unwrap()
+            .lock()
+            .unwrap(),
+        6
+    );
     assert!(seg.find::<u64>("from-child").unwrap().is_some());
     assert_eq!(
-        ManagedMappedFile::<BestFit, I>::create(&path, 1 << 16).unwrap_err().kind(),
+        ManagedMappedFile::<BestFit, I>::create(&path, 1 << 16)
+            .unwrap_err()
+            .kind(),
         ErrorKind::AlreadyExists
     );
     // A symbolic link is never followed.
@@ -642,7 +727,9 @@ fn persistence_of_a_mapped_file_across_processes<I: NameIndex>(kind: &str) {
     std::os::unix::fs::symlink(&path, &link).unwrap();
     assert!(ManagedMappedFile::<BestFit, I>::open(&link).is_err());
     assert_eq!(
-        ManagedMappedFile::<BestFit, I>::create(&link, 1 << 16).unwrap_err().kind(),
+        ManagedMappedFile::<BestFit, I>::create(&link, 1 << 16)
+            .unwrap_err()
+            .kind(),
         ErrorKind::AlreadyExists
     );
 }
@@ -667,7 +754,10 @@ fn read_only_and_copy_on_write<I: NameIndex>(_: &str) {
     ] {
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
     }
-    assert_eq!(ro.destroy::<u64>("x").unwrap_err().kind(), ErrorKind::PermissionDenied);
+    assert_eq!(
+        ro.destroy::<u64>("x").unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
     ro.check_sanity().unwrap();
     assert!(ro.free_memory().unwrap() > 0);
     // Later changes by others are visible to finds (on pages this process has not written).
@@ -675,7 +765,14 @@ fn read_only_and_copy_on_write<I: NameIndex>(_: &str) {
     assert_eq!(ro.find::<u64>("later").unwrap(), Some(&8));
     // Locking a lock found through a read-only handle does not fault (private page).
     *ro.find::<Mutex<u32>>("m").unwrap().unwrap().lock().unwrap() += 10;
-    assert_eq!(*seg.find::<Mutex<u32>>("m").unwrap().unwrap().lock().unwrap(), 1);
+    assert_eq!(
+        *seg.find::<Mutex<u32>>("m")
+            .unwrap()
+            .unwrap()
+            .lock()
+            .unwrap(),
+        1
+    );
 
     let mut cow = Shm::<I>::open_copy_on_write(&name).unwrap();
     cow.construct("private", 1u8).unwrap();
@@ -721,8 +818,14 @@ fn grow_and_shrink_refused_while_open<I: NameIndex>(kind: &str) {
         flag.read_at(0, &mut b).unwrap();
         b[0] == 1
     }));
-    assert_eq!(Shm::<I>::grow(&name, 1 << 16).unwrap_err().kind(), ErrorKind::Busy);
-    assert_eq!(Shm::<I>::shrink_to_fit(&name).unwrap_err().kind(), ErrorKind::Busy);
+    assert_eq!(
+        Shm::<I>::grow(&name, 1 << 16).unwrap_err().kind(),
+        ErrorKind::Busy
+    );
+    assert_eq!(
+        Shm::<I>::shrink_to_fit(&name).unwrap_err().kind(),
+        ErrorKind::Busy
+    );
     flag.write_at(0, &[0]).unwrap();
     h.wait().assert_success();
 
@@ -731,20 +834,32 @@ fn grow_and_shrink_refused_while_open<I: NameIndex>(kind: &str) {
         let seg = open_shm::<I>(&name);
         seg.check_sanity().unwrap();
         for i in 0..50 {
-            assert_eq!(seg.find::<[u64; 8]>(&format!("g{i}")).unwrap(), Some(&[i as u64; 8]));
+            assert_eq!(
+                seg.find::<[u64; 8]>(&format!("g{i}")).unwrap(),
+                Some(&[i as u64; 8])
+            );
         }
         for i in 50..300 {
             seg.construct(&format!("g{i}"), [i as u64; 8]).unwrap();
         }
-        assert_eq!(Shm::<I>::grow(&name, 4096).unwrap_err().kind(), ErrorKind::Busy);
+        assert_eq!(
+            Shm::<I>::grow(&name, 4096).unwrap_err().kind(),
+            ErrorKind::Busy
+        );
     }
     let small = Shm::<I>::shrink_to_fit(&name).unwrap();
     assert!(small < 2 << 16);
-    assert_eq!(SharedMemory::open(&name).unwrap().len().unwrap(), small as u64);
+    assert_eq!(
+        SharedMemory::open(&name).unwrap().len().unwrap(),
+        small as u64
+    );
     let seg = open_shm::<I>(&name);
     seg.check_sanity().unwrap();
     for i in 0..300 {
-        assert_eq!(seg.find::<[u64; 8]>(&format!("g{i}")).unwrap(), Some(&[i as u64; 8]));
+        assert_eq!(
+            seg.find::<[u64; 8]>(&format!("g{i}")).unwrap(),
+            Some(&[i as u64; 8])
+        );
     }
 }
 
@@ -755,7 +870,10 @@ fn die_in_atomic(args: &[String]) {
         let seg = open_shm::<I>(name);
         seg.atomic(|s| {
             s.construct("made-in-atomic", 1u64).unwrap();
-            s.find::<AtomicU32>("flag").unwrap().unwrap().store(1, Ordering::Release);
+            s.find::<AtomicU32>("flag")
+                .unwrap()
+                .unwrap()
+                .store(1, Ordering::Release);
             loop {
                 std::thread::sleep(Duration::from_secs(1));
             }
@@ -772,7 +890,9 @@ fn owner_death_in_atomic_is_repaired<I: NameIndex>(kind: &str) {
     let seg = Shm::<I>::create(&name, 1 << 20).unwrap();
     let flag = seg.construct("flag", AtomicU32::new(0)).unwrap();
     let k = child("die_in_atomic").args([kind, &name]).spawn();
-    assert!(wait_until(Duration::from_secs(60), || flag.load(Ordering::Acquire) == 1));
+    assert!(wait_until(Duration::from_secs(60), || flag
+        .load(Ordering::Acquire)
+        == 1));
     assert_eq!(k.kill().signal(), Some(9));
     let start = Instant::now();
     assert_eq!(seg.find::<u64>("made-in-atomic").unwrap(), Some(&1));
@@ -801,7 +921,7 @@ fn crasher(args: &[String]) {
             match rng.below(8) {
                 0..=2 => {
                     if log[k].load(Ordering::Acquire) == 0 {
-                        let r = if k % 3 == 0 {
+                        let r = if k.is_multiple_of(3) {
                             seg.construct_array(&name, k % 7 + 1, |i| mix(k as u64) + i as u64)
                                 .map(|_| ())
                         } else {
@@ -836,7 +956,7 @@ fn crasher(args: &[String]) {
                     }
                 }
                 _ => {
-                    if k % 3 == 0 {
+                    if k.is_multiple_of(3) {
                         let _ = seg.find_array::<u64>(&name).unwrap();
                     } else {
                         let _ = seg.find::<u64>(&name).unwrap();
@@ -854,7 +974,7 @@ fn crasher(args: &[String]) {
 const LOG_SLOTS: usize = 300;
 
 fn crash_name(k: usize) -> String {
-    if k % 4 == 0 {
+    if k.is_multiple_of(4) {
         format!("crash-object-with-a-long-shared-prefix-{k:04}")
     } else {
         format!("c{k}")
@@ -869,13 +989,17 @@ fn verify_logged<I: NameIndex>(seg: &Shm<I>, log: &[AtomicU32; LOG_SLOTS + 1]) -
         }
         n += 1;
         let name = crash_name(k);
-        if k % 3 == 0 {
+        if k.is_multiple_of(3) {
             let v = seg
                 .find_array::<u64>(&name)
                 .unwrap()
                 .unwrap_or_else(|| panic!("completed {name} is lost"));
             assert_eq!(v.len(), k % 7 + 1);
-            assert!(v.iter().enumerate().all(|(i, &x)| x == mix(k as u64) + i as u64));
+            assert!(
+                v.iter()
+                    .enumerate()
+                    .all(|(i, &x)| x == mix(k as u64) + i as u64)
+            );
         } else {
             let v = seg
                 .find::<u64>(&name)
@@ -907,7 +1031,9 @@ fn crash_loop_100_kills<I: NameIndex>(kind: &str) {
             .args([kind, &name, &log_name, &rng.next().to_string()])
             .spawn();
         assert!(
-            wait_until(Duration::from_secs(60), || log[LOG_SLOTS].load(Ordering::Acquire) == 1),
+            wait_until(Duration::from_secs(60), || log[LOG_SLOTS]
+                .load(Ordering::Acquire)
+                == 1),
             "round {round}: the child never started"
         );
         std::thread::sleep(Duration::from_micros(rng.below(3000)));
@@ -920,8 +1046,13 @@ fn crash_loop_100_kills<I: NameIndex>(kind: &str) {
             repairs_seen = seg.repairs();
         }
     }
-    eprintln!("crash loop ({kind}): {repairs_seen} repairs after 100 kills, up to {max_live} live objects");
-    assert!(repairs_seen > 20, "most kills should land while holding the lock");
+    eprintln!(
+        "crash loop ({kind}): {repairs_seen} repairs after 100 kills, up to {max_live} live objects"
+    );
+    assert!(
+        repairs_seen > 20,
+        "most kills should land while holding the lock"
+    );
 }
 
 /// Child: tries to open what the parent prepared and reports the error kind; a crash shows
@@ -1024,9 +1155,19 @@ fn corrupt_input_is_an_error_never_a_crash_or_a_hang() {
     let p = make("seg-trunc", "hashed");
     c.file(&p);
     let len = std::fs::metadata(&p).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len / 2).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     assert_eq!(outcome("file", p.to_str().unwrap()), "Corrupted");
-    std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(100).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
     assert_eq!(outcome("file", p.to_str().unwrap()), "Corrupted");
 
     let p = make("seg-ctl", "hashed");
@@ -1050,7 +1191,11 @@ fn corrupt_input_is_an_error_never_a_crash_or_a_hang() {
         let p = make("seg-area", index);
         c.file(&p);
         scribble(&p, 4096, 1 << 16, &mut rng);
-        let what = if index == "ordered" { "file-ordered" } else { "file" };
+        let what = if index == "ordered" {
+            "file-ordered"
+        } else {
+            "file"
+        };
         let o = outcome(what, p.to_str().unwrap());
         assert!(o == "Corrupted" || o == "Incompatible", "{index}: {o}");
         // Garbage after the algorithm's header: index nodes, object headers, names.
@@ -1113,7 +1258,10 @@ fn corrupt_index_is_an_error_not_a_crash<I: NameIndex>(_: &str) {
         let (at, len) = if round % 2 == 0 {
             (64 + 80 + rng.below(24) as usize, 8) // the index roots
         } else {
-            (4096 + 300 + rng.below(60_000) as usize, 1 + rng.below(64) as usize)
+            (
+                4096 + 300 + rng.below(60_000) as usize,
+                1 + rng.below(64) as usize,
+            )
         };
         for b in &mut buf[at..at + len] {
             *b = rng.next() as u8;

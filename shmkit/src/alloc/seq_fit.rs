@@ -619,7 +619,11 @@ impl MemoryAlgorithm for SeqFit {
         }
         let place = self.place(b)?;
         if place.next != b || self.load(b + NEXT) != 0 {
-            return Err(corrupt(NAME, "the last free block is not last in the list", b));
+            return Err(corrupt(
+                NAME,
+                "the last free block is not last in the list",
+                b,
+            ));
         }
         let new_end = b + keep;
         if keep > 0 {

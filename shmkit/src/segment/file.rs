@@ -127,7 +127,11 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedMappedFile<M, I> {
     /// assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o640);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn create_with(path: impl AsRef<Path>, size: usize, permissions: Permissions) -> Result<Self> {
+    pub fn create_with(
+        path: impl AsRef<Path>,
+        size: usize,
+        permissions: Permissions,
+    ) -> Result<Self> {
         let path = path.as_ref();
         open::check_size::<M, I>(size)?;
         let dev = FileDev::create(path, permissions)?;

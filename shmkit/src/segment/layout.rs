@@ -333,8 +333,16 @@ impl<'a> Key<'a> {
     #[inline]
     pub(crate) fn new(seed: u64, bytes: &'a [u8], kind: super::index::IndexKind) -> Key<'a> {
         use super::index::IndexKind;
-        let (p0, p1) = if kind == IndexKind::Ordered { prefix(bytes) } else { (0, 0) };
-        let hash = if kind == IndexKind::Hashed { hash_key(seed, bytes) } else { 0 };
+        let (p0, p1) = if kind == IndexKind::Ordered {
+            prefix(bytes)
+        } else {
+            (0, 0)
+        };
+        let hash = if kind == IndexKind::Hashed {
+            hash_key(seed, bytes)
+        } else {
+            0
+        };
         Key {
             bytes,
             hash,
@@ -407,11 +415,17 @@ pub(crate) fn cmp_tail(mem: &Mem, seed: u64, obj: usize, key: &Key<'_>) -> Resul
     }
     let mut stored = vec![0u8; h.key_len - PREFIX_BYTES.min(h.key_len)];
     mem.read_bytes(h.names() + PREFIX_BYTES.min(h.key_len), &mut stored)?;
-    Ok(stored.as_slice().cmp(&key.bytes[PREFIX_BYTES.min(key.bytes.len())..]))
+    Ok(stored
+        .as_slice()
+        .cmp(&key.bytes[PREFIX_BYTES.min(key.bytes.len())..]))
 }
 
 fn mask(n: usize) -> u64 {
-    if n >= 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 }
+    if n >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
+    }
 }
 
 /// The error for an index entry that does not lead to a live object with the entry's key.

@@ -9,11 +9,10 @@ use std::marker::PhantomData;
 use super::handle::Handle;
 use super::index::{self, IndexKind, NameIndex, Space};
 use super::layout::{
-    AREA, C_AREA_LEN, C_AREA_OFF, C_FORMAT, C_ID, C_INDEX, C_INFLIGHT, C_LOCK, C_NAMED,
-    C_REPAIRS, C_SIZE, C_UNIQUE, CONSTRUCTING, FORMAT, IDX_HEADER, INFLIGHT_FREE,
-    INFLIGHT_NEW_OBJECT, INFLIGHT_RAW_FREE, InstanceKind, Key, LIVE, MAX_ALIGN, MAX_OBJECT_NAME,
-    O_STATE, OBJ_HEADER, ObjHeader, is_idx_block, new_segment_id, value_pad, write_idx_header,
-    write_padded,
+    AREA, C_AREA_LEN, C_AREA_OFF, C_FORMAT, C_ID, C_INDEX, C_INFLIGHT, C_LOCK, C_NAMED, C_REPAIRS,
+    C_SIZE, C_UNIQUE, CONSTRUCTING, FORMAT, IDX_HEADER, INFLIGHT_FREE, INFLIGHT_NEW_OBJECT,
+    INFLIGHT_RAW_FREE, InstanceKind, Key, LIVE, MAX_ALIGN, MAX_OBJECT_NAME, O_STATE, OBJ_HEADER,
+    ObjHeader, is_idx_block, new_segment_id, value_pad, write_idx_header, write_padded,
 };
 use super::mem::Mem;
 use crate::alloc::{BestFit, MemoryAlgorithm};
@@ -522,7 +521,11 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     }
 
     fn root(kind: InstanceKind) -> usize {
-        if kind == InstanceKind::Unique { C_UNIQUE } else { C_NAMED }
+        if kind == InstanceKind::Unique {
+            C_UNIQUE
+        } else {
+            C_NAMED
+        }
     }
 
     // ----- crash repair -----------------------------------------------------------------------
@@ -539,8 +542,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             if inflight != 0 {
                 let at = (inflight & !15) as usize;
                 let op = inflight & 15;
-                let allocated = at >= self.area
-                    && s.algo.borrow().size_of(at - self.area).is_ok();
+                let allocated = at >= self.area && s.algo.borrow().size_of(at - self.area).is_ok();
                 let keep = op != INFLIGHT_RAW_FREE && mem.contains(at, 8) && mem.load(at) == LIVE;
                 if allocated && !keep {
                     mem.store(at, 0);
@@ -556,15 +558,15 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
                 let at = self.area + off;
                 if size >= OBJ_HEADER {
                     let state = mem.load(at + O_STATE);
-                    if state == LIVE || state == CONSTRUCTING {
-                        if let Some(h) = ObjHeader::read(mem, seed, at) {
-                            if state == LIVE {
-                                live.push(h);
-                            } else {
-                                free.push(at);
-                            }
-                            return Ok(());
+                    if (state == LIVE || state == CONSTRUCTING)
+                        && let Some(h) = ObjHeader::read(mem, seed, at)
+                    {
+                        if state == LIVE {
+                            live.push(h);
+                        } else {
+                            free.push(at);
                         }
+                        return Ok(());
                     }
                 }
                 if size >= IDX_HEADER && is_idx_block(mem, seed, at) {
@@ -615,23 +617,29 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         how: How,
         fill: impl FnOnce(&Mem, usize) -> Result<()>,
     ) -> Result<ObjHeader> {
-        const { assert!(align_of::<T>() <= MAX_ALIGN, "objects are aligned to a page at most") };
+        const {
+            assert!(
+                align_of::<T>() <= MAX_ALIGN,
+                "objects are aligned to a page at most"
+            )
+        };
         let g = self.lock()?;
         let root = Self::root(spec.kind);
         let find_existing = how == How::FindOrConstruct;
         if spec.kind != InstanceKind::Anonymous {
             self.named_index()?;
         }
-        if spec.kind != InstanceKind::Anonymous && how != How::Value {
-            if let Some(h) = index::find(I::KIND, &self.mem, self.seed, root, &spec.key)? {
-                if !find_existing {
-                    return Err(Error::new(
-                        ErrorKind::AlreadyExists,
-                        format!("{} already exists", self.describe(&spec)),
-                    ));
-                }
-                return self.typed::<T>(h, spec.kind, Some(array), &|| self.describe(&spec));
+        if spec.kind != InstanceKind::Anonymous
+            && how != How::Value
+            && let Some(h) = index::find(I::KIND, &self.mem, self.seed, root, &spec.key)?
+        {
+            if !find_existing {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("{} already exists", self.describe(&spec)),
+                ));
             }
+            return self.typed::<T>(h, spec.kind, Some(array), &|| self.describe(&spec));
         }
         let align = align_of::<T>();
         if !self.mem.base().addr().is_multiple_of(align) {
@@ -742,7 +750,12 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     }
 
     #[cold]
-    fn type_error<T: ShmSafe>(&self, h: &ObjHeader, what: &dyn Fn() -> String, hint: &str) -> Error {
+    fn type_error<T: ShmSafe>(
+        &self,
+        h: &ObjHeader,
+        what: &dyn Fn() -> String,
+        hint: &str,
+    ) -> Error {
         let want = std::any::type_name::<T>();
         mismatch(
             &what(),
@@ -780,7 +793,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         v
     }
 
-    fn unique_spec<'k, T: ShmSafe>(&self, names: &'k [u8]) -> Result<Spec<'k>> {
+    fn unique_spec<'k>(&self, names: &'k [u8]) -> Result<Spec<'k>> {
         self.named_index()?;
         Ok(Spec {
             kind: InstanceKind::Unique,
@@ -835,9 +848,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn construct<T: ShmSafe>(&self, name: &str, value: T) -> Result<&T> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, 1, false, How::Value, |mem, at| {
-            Self::put_one(mem, at, value)
-        })?;
+        let h =
+            self.construct_raw::<T>(self.named_spec(name)?, 1, false, How::Value, |mem, at| {
+                Self::put_one(mem, at, value)
+            })?;
         self.single(&h)
     }
 
@@ -858,9 +872,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn construct_with<T: ShmSafe>(&self, name: &str, f: impl FnOnce() -> T) -> Result<&T> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, 1, false, How::Closure, |mem, at| {
-            Self::put_one(mem, at, f())
-        })?;
+        let h =
+            self.construct_raw::<T>(self.named_spec(name)?, 1, false, How::Closure, |mem, at| {
+                Self::put_one(mem, at, f())
+            })?;
         self.single(&h)
     }
 
@@ -886,9 +901,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         n: usize,
         mut f: impl FnMut(usize) -> T,
     ) -> Result<&[T]> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, n, true, How::Closure, |mem, at| {
-            Self::fill_array(mem, at, n, |i| Some(f(i)))
-        })?;
+        let h =
+            self.construct_raw::<T>(self.named_spec(name)?, n, true, How::Closure, |mem, at| {
+                Self::fill_array(mem, at, n, |i| Some(f(i)))
+            })?;
         self.slice(&h)
     }
 
@@ -915,9 +931,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     {
         let mut it = iter.into_iter();
         let n = it.len();
-        let h = self.construct_raw::<T>(self.named_spec(name)?, n, true, How::Closure, |mem, at| {
-            Self::fill_array(mem, at, n, |_| it.next())
-        })?;
+        let h =
+            self.construct_raw::<T>(self.named_spec(name)?, n, true, How::Closure, |mem, at| {
+                Self::fill_array(mem, at, n, |_| it.next())
+            })?;
         self.slice(&h)
     }
 
@@ -1001,9 +1018,13 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn find_or_construct<T: ShmSafe>(&self, name: &str, f: impl FnOnce() -> T) -> Result<&T> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, 1, false, How::FindOrConstruct, |mem, at| {
-            Self::put_one(mem, at, f())
-        })?;
+        let h = self.construct_raw::<T>(
+            self.named_spec(name)?,
+            1,
+            false,
+            How::FindOrConstruct,
+            |mem, at| Self::put_one(mem, at, f()),
+        )?;
         self.single(&h)
     }
 
@@ -1030,9 +1051,13 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         n: usize,
         mut f: impl FnMut(usize) -> T,
     ) -> Result<&[T]> {
-        let h = self.construct_raw::<T>(self.named_spec(name)?, n, true, How::FindOrConstruct, |mem, at| {
-            Self::fill_array(mem, at, n, |i| Some(f(i)))
-        })?;
+        let h = self.construct_raw::<T>(
+            self.named_spec(name)?,
+            n,
+            true,
+            How::FindOrConstruct,
+            |mem, at| Self::fill_array(mem, at, n, |i| Some(f(i))),
+        )?;
         self.slice(&h)
     }
 
@@ -1096,7 +1121,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn construct_unique<T: ShmSafe>(&self, value: T) -> Result<&T> {
         let names = Self::unique_names::<T>();
-        let spec = self.unique_spec::<T>(&names)?;
+        let spec = self.unique_spec(&names)?;
         let h = self.construct_raw::<T>(spec, 1, false, How::Value, |mem, at| {
             Self::put_one(mem, at, value)
         })?;
@@ -1121,7 +1146,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn find_or_construct_unique<T: ShmSafe>(&self, f: impl FnOnce() -> T) -> Result<&T> {
         let names = Self::unique_names::<T>();
-        let spec = self.unique_spec::<T>(&names)?;
+        let spec = self.unique_spec(&names)?;
         let h = self.construct_raw::<T>(spec, 1, false, How::FindOrConstruct, |mem, at| {
             Self::put_one(mem, at, f())
         })?;
@@ -1144,7 +1169,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn find_unique<T: ShmSafe>(&self) -> Result<Option<&T>> {
         let names = Self::unique_names::<T>();
-        let spec = self.unique_spec::<T>(&names)?;
+        let spec = self.unique_spec(&names)?;
         let _g = self.read_lock()?;
         match index::find(I::KIND, &self.mem, self.seed, C_UNIQUE, &spec.key)? {
             None => Ok(None),
@@ -1173,7 +1198,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn destroy_unique<T: ShmSafe>(&mut self) -> Result<bool> {
         let names = Self::unique_names::<T>();
-        let spec = self.unique_spec::<T>(&names)?;
+        let spec = self.unique_spec(&names)?;
         self.destroy_key::<T>(spec)
     }
 
@@ -1816,7 +1841,8 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             return Err(not_raw());
         }
         let size = self.with_algo(&g, |a| a.size_of(at - self.area))?;
-        if (size >= OBJ_HEADER && ObjHeader::read(&self.mem, self.seed, at).is_some()
+        if (size >= OBJ_HEADER
+            && ObjHeader::read(&self.mem, self.seed, at).is_some()
             && matches!(self.mem.load(at), LIVE | CONSTRUCTING))
             || (size >= IDX_HEADER && is_idx_block(&self.mem, self.seed, at))
         {
@@ -1844,9 +1870,14 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn block_size(&self, h: Handle) -> Result<usize> {
-        let at = (h.as_u64() as usize).checked_sub(self.area).ok_or_else(|| {
-            Error::new(ErrorKind::InvalidArgument, format!("{h:?} is before the area"))
-        })?;
+        let at = (h.as_u64() as usize)
+            .checked_sub(self.area)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("{h:?} is before the area"),
+                )
+            })?;
         match self.read_lock()? {
             Some(g) => self.with_algo(&g, |a| a.size_of(at)),
             None => self.algo_ref().size_of(at),
@@ -1930,7 +1961,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn get_by_handle<T: ShmSafe>(&self, h: Handle) -> Result<&T> {
         let _g = self.read_lock()?;
-        let o = self.by_handle::<T>(h)?;
+        let o = self.by_handle(h)?;
         let o = self.typed::<T>(o, o.kind, Some(false), &|| format!("{h:?}"))?;
         self.single(&o)
     }
@@ -1953,12 +1984,12 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn get_array_by_handle<T: ShmSafe>(&self, h: Handle) -> Result<&[T]> {
         let _g = self.read_lock()?;
-        let o = self.by_handle::<T>(h)?;
+        let o = self.by_handle(h)?;
         let o = self.typed::<T>(o, o.kind, Some(true), &|| format!("{h:?}"))?;
         self.slice(&o)
     }
 
-    fn by_handle<T: ShmSafe>(&self, h: Handle) -> Result<ObjHeader> {
+    fn by_handle(&self, h: Handle) -> Result<ObjHeader> {
         let v = h.as_u64() as usize;
         if !self.mem.contains(v, 0) {
             return Err(Error::new(

@@ -5,12 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::index::NameIndex;
 use super::manager::{Mode, SegmentManager, segment_layout};
 use super::mem::Mem;
-use super::index::NameIndex;
 use crate::alloc::MemoryAlgorithm;
 use crate::error::{Error, ErrorKind, Result};
-use crate::region::{Access, FileMapping, MappedRegion, OpenMode, Permissions, XsiKey, XsiSharedMemory};
+use crate::region::{
+    Access, FileMapping, MappedRegion, OpenMode, Permissions, XsiKey, XsiSharedMemory,
+};
 use crate::sync::named::object::{
     Device, Kind, OpenConfig, create_object, open_object, open_or_create_object,
 };
@@ -189,7 +191,11 @@ pub(crate) struct FileDev {
 
 impl FileDev {
     pub(crate) fn open(path: &Path, write: bool) -> Result<FileDev> {
-        let mode = if write { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
+        let mode = if write {
+            OpenMode::ReadWrite
+        } else {
+            OpenMode::ReadOnly
+        };
         let fd = sys::open_file_nofollow(path, write)?;
         Ok(FileDev {
             file: FileMapping::from_fd(fd, path, mode),
@@ -282,7 +288,11 @@ pub(crate) struct XsiDev {
 
 impl Device for XsiDev {
     fn describe(&self) -> String {
-        format!("XSI shared memory key {:#x} (id {})", self.key.raw(), self.xsi.id())
+        format!(
+            "XSI shared memory key {:#x} (id {})",
+            self.key.raw(),
+            self.xsi.id()
+        )
     }
 
     fn created(&self) -> bool {

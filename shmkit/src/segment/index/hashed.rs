@@ -117,12 +117,7 @@ pub(crate) fn len(mem: &Mem, root: usize) -> usize {
     mem.load(root + LEN) as usize
 }
 
-pub(crate) fn find(
-    mem: &Mem,
-    seed: u64,
-    root: usize,
-    key: &Key<'_>,
-) -> Result<Option<ObjHeader>> {
+pub(crate) fn find(mem: &Mem, seed: u64, root: usize, key: &Key<'_>) -> Result<Option<ObjHeader>> {
     let Some(t) = table(mem, seed, root, false)? else {
         return Ok(None);
     };
@@ -155,7 +150,8 @@ pub(crate) fn insert(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> 
         grow(s, root, (cap * 2).max(MIN_CAP))?;
     }
     let mem = s.mem();
-    let t = table(mem, seed, root, true)?.ok_or_else(|| corrupt("the hash table vanished", root))?;
+    let t =
+        table(mem, seed, root, true)?.ok_or_else(|| corrupt("the hash table vanished", root))?;
     let want = tag(key.hash);
     let mut i = want as usize & t.mask;
     for _ in 0..t.cap {

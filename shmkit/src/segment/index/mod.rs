@@ -204,7 +204,13 @@ pub(crate) fn find(
 
 /// Inserts `key → obj`; [`ErrorKind::AlreadyExists`] if the key is present (nothing changes),
 /// [`ErrorKind::OutOfMemory`] if the index cannot grow (nothing changes).
-pub(crate) fn insert(kind: IndexKind, s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> Result<()> {
+pub(crate) fn insert(
+    kind: IndexKind,
+    s: &impl Space,
+    root: usize,
+    key: &Key<'_>,
+    obj: usize,
+) -> Result<()> {
     match kind {
         IndexKind::Hashed => hashed::insert(s, root, key, obj),
         IndexKind::Ordered => ordered::insert(s, root, key, obj),
@@ -238,7 +244,13 @@ pub(crate) fn len(kind: IndexKind, mem: &Mem, root: usize) -> usize {
 }
 
 /// Calls `f(obj)` for every entry (in key order for the ordered index).
-pub(crate) fn for_each(kind: IndexKind, mem: &Mem, seed: u64, root: usize, f: impl FnMut(usize) -> Result<()>) -> Result<()> {
+pub(crate) fn for_each(
+    kind: IndexKind,
+    mem: &Mem,
+    seed: u64,
+    root: usize,
+    f: impl FnMut(usize) -> Result<()>,
+) -> Result<()> {
     match kind {
         IndexKind::Hashed => hashed::for_each(mem, seed, root, f),
         IndexKind::Ordered => ordered::for_each(mem, seed, root, f),

@@ -118,7 +118,8 @@ impl Tree<'_> {
     }
 
     fn set_meta(&self, at: usize, count: usize, leaf: bool) {
-        self.mem.store(at + META, count as u64 | (leaf as u64) << 32);
+        self.mem
+            .store(at + META, count as u64 | (leaf as u64) << 32);
     }
 
     #[inline(always)]
@@ -159,7 +160,8 @@ impl Tree<'_> {
 
     fn add_len(&self, delta: isize) {
         let len = self.mem.load(self.root + R_LEN) as isize;
-        self.mem.store(self.root + R_LEN, (len + delta).max(0) as u64);
+        self.mem
+            .store(self.root + R_LEN, (len + delta).max(0) as u64);
     }
 
     /// Compares entry `i` of node `n` with `key`.
@@ -499,12 +501,7 @@ pub(crate) fn len(mem: &Mem, root: usize) -> usize {
     mem.load(root + R_LEN) as usize
 }
 
-pub(crate) fn find(
-    mem: &Mem,
-    seed: u64,
-    root: usize,
-    key: &Key<'_>,
-) -> Result<Option<ObjHeader>> {
+pub(crate) fn find(mem: &Mem, seed: u64, root: usize, key: &Key<'_>) -> Result<Option<ObjHeader>> {
     tree(mem, seed, root).find(key)
 }
 
@@ -636,7 +633,10 @@ pub(crate) fn check(mem: &Mem, seed: u64, root: usize) -> Result<usize> {
         let names = h.read_names(mem)?;
         let key = names[..h.key_len].to_vec();
         if prefix(&key) != (p0, p1) {
-            return Err(corrupt("an entry's prefix disagrees with its object's key", node));
+            return Err(corrupt(
+                "an entry's prefix disagrees with its object's key",
+                node,
+            ));
         }
         if let Some((q0, q1, pk)) = &prev
             && (*q0, *q1, pk.as_slice()) >= (p0, p1, key.as_slice())
