@@ -117,7 +117,7 @@ pub struct ObjectInfo {
 /// assert_eq!(primes, &[2, 3, 5, 7]);
 ///
 /// assert!(seg.destroy::<AtomicU64>("hits")?);
-/// assert_eq!(seg.find::<AtomicU64>("hits")?, None);
+/// assert!(seg.find::<AtomicU64>("hits")?.is_none());
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub struct SegmentManager<M: MemoryAlgorithm = BestFit, I: NameIndex = HashIndex> {
@@ -1613,6 +1613,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// use shmkit::ManagedHeapMemory;
     /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
     /// assert_eq!(seg.size(), 1 << 16);
+    /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn size(&self) -> usize {
         (self.mem.load(C_SIZE) as usize).min(self.mem.len())

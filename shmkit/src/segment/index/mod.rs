@@ -38,7 +38,7 @@ use super::mem::Mem;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Which index a segment uses. Recorded in the segment, so that opening it with another index
-/// type is an [`ErrorKind::Incompatible`](crate::ErrorKind::Incompatible) error.
+/// type is an [`ErrorKind::Incompatible`] error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IndexKind {
     /// [`HashIndex`].
