@@ -92,6 +92,16 @@ const O_META: usize = 32;
 const O_NAMES: usize = 40;
 
 /// How an object is reached (Boost's `instance_type`).
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{ManagedHeapMemory, segment::InstanceKind};
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let named = seg.construct("n", 1u8)?;
+/// assert_eq!(seg.instance_kind(named)?, InstanceKind::Named);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstanceKind {
     /// Found by name.

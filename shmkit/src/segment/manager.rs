@@ -44,6 +44,19 @@ type Guard<'a> = RecursiveMutexGuard<'a, ()>;
 
 /// What [`SegmentManager::named_objects`] and [`unique_objects`](SegmentManager::unique_objects)
 /// report for each object.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{ManagedHeapMemory, ShmSafe};
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// seg.construct_array("ids", 3, |i| i as u32)?;
+/// let info = &seg.named_objects()?[0];
+/// assert_eq!((info.name.as_str(), info.len, info.size, info.is_array), ("ids", 3, 12, true));
+/// assert_eq!(info.fingerprint, u32::FINGERPRINT);
+/// assert_eq!(seg.get_array_by_handle::<u32>(info.handle)?, &[0, 1, 2]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     /// The object's name (for a unique object, the name of its type as the creating program

@@ -39,6 +39,13 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Which index a segment uses. Recorded in the segment, so that opening it with another index
 /// type is an [`ErrorKind::Incompatible`] error.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::segment::{HashIndex, IndexKind, NameIndex};
+/// assert_eq!(HashIndex::KIND, IndexKind::Hashed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IndexKind {
     /// [`HashIndex`].

@@ -1,10 +1,17 @@
 //! Named objects: one shmkit value in its own shared memory object, behind a validated header.
 //!
-//! Every named synchronization object (and, later, message queues and managed segments) is a
-//! POSIX shared memory object `/dev/shm/<name>` laid out as a 64-byte [`Header`] followed by the
-//! payload: a `T: ShmSafe` (a `Mutex<()>`, a `RecursiveMutex<()>`, ...). The header lets any
-//! process check, before it touches the payload, that the object is a shmkit object, of the
-//! expected kind and layout, and fully initialised.
+//! Every named synchronization object (and message queues and managed segments) is a POSIX
+//! shared memory object `/dev/shm/<name>` laid out as a 64-byte [`Header`] followed by the
+//! payload: a `T: ShmSafe` (a `Mutex<()>`, a `RecursiveMutex<()>`, ...), or a fixed control block
+//! followed by a variable area (a managed segment). The header lets any process check, before
+//! it touches the payload, that the object is a shmkit object, of the expected kind and layout,
+//! and fully initialised.
+//!
+//! The protocols below are written against a small [`Device`] trait, so they run unchanged
+//! over POSIX shared memory ([`SharedMemory`]), files (managed mapped files: "removing the
+//! name" unlinks the path) and System V segments (the name is the key). Process-local objects
+//! (a heap or caller's buffer holding a segment) get the same header through [`stamp_local`]
+//! and are checked by [`check_local`], without the protocol.
 //!
 //! # Header layout (layout version 1)
 //!
