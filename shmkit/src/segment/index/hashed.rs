@@ -86,7 +86,8 @@ fn slot_word(hash: u64, obj: usize) -> Result<u64> {
     Ok(tag(hash) << TAG_SHIFT | (obj >> 4) as u64)
 }
 
-/// The table, checked: fully (`full`) before changes, by tag and length for lookups.
+/// The table, checked by tag and length (a freed table's tag is cleared first), or `full`y,
+/// with its check word, for [`check`].
 #[inline(always)]
 fn table(mem: &Mem, seed: u64, root: usize, full: bool) -> Result<Option<Table>> {
     let at = mem.load(root + TABLE) as usize;
@@ -141,7 +142,7 @@ pub(crate) fn find(mem: &Mem, seed: u64, root: usize, key: &Key<'_>) -> Result<O
 pub(crate) fn insert(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> Result<()> {
     let seed = s.seed();
     let word = slot_word(key.hash, obj)?;
-    let cap = table(s.mem(), seed, root, true)?.map_or(0, |t| t.cap);
+    let cap = table(s.mem(), seed, root, false)?.map_or(0, |t| t.cap);
     let len = len(s.mem(), root);
     if len > cap {
         return Err(corrupt("a hash table with more entries than slots", root));
@@ -151,7 +152,7 @@ pub(crate) fn insert(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> 
     }
     let mem = s.mem();
     let t =
-        table(mem, seed, root, true)?.ok_or_else(|| corrupt("the hash table vanished", root))?;
+        table(mem, seed, root, false)?.ok_or_else(|| corrupt("the hash table vanished", root))?;
     let want = tag(key.hash);
     let mut i = want as usize & t.mask;
     for _ in 0..t.cap {
@@ -179,7 +180,7 @@ pub(crate) fn remove(
     check: &mut dyn FnMut(&ObjHeader) -> Result<()>,
 ) -> Result<Option<ObjHeader>> {
     let (mem, seed) = (s.mem(), s.seed());
-    let Some(t) = table(mem, seed, root, true)? else {
+    let Some(t) = table(mem, seed, root, false)? else {
         return Ok(None);
     };
     let want = tag(key.hash);
@@ -229,7 +230,7 @@ fn grow(s: &impl Space, root: usize, new_cap: usize) -> Result<()> {
             "the hash table is at its largest",
         ));
     }
-    let old = table(s.mem(), s.seed(), root, true)?;
+    let old = table(s.mem(), s.seed(), root, false)?;
     let at = s.alloc_index_block(IDX_HASH_TABLE, 8 * new_cap)?;
     let mem = s.mem();
     let new = Table {

@@ -74,10 +74,20 @@ struct Tree<'m> {
 }
 
 impl Tree<'_> {
-    /// A node's count and leaf flag, its header fully checked (before changes).
+    /// A node's count and leaf flag. The node's header is checked by tag and payload length:
+    /// a freed node's tag is cleared before it is freed, so a stale or foreign block fails, and
+    /// lookups validate the object they return anyway. The full check (with the check word)
+    /// is for [`check`] and the crash repair, which must tell index blocks from raw data.
     #[inline(always)]
     fn node(&self, at: usize) -> Result<(usize, bool)> {
-        self.prefetch(at);
+        if read_idx_header_fast(self.mem, at, IDX_BTREE_NODE) != Some(PAYLOAD) {
+            return Err(corrupt("a B-tree link to a bad node", at));
+        }
+        self.meta(at)
+    }
+
+    /// [`node`](Self::node) with the full header check.
+    fn node_full(&self, at: usize) -> Result<(usize, bool)> {
         if read_idx_header(self.mem, self.seed, at, IDX_BTREE_NODE) != Some(PAYLOAD) {
             return Err(corrupt("a B-tree link to a bad node", at));
         }
@@ -96,15 +106,11 @@ impl Tree<'_> {
         }
     }
 
-    /// [`node`](Self::node) checking only the tag and length: lookups, which validate the
-    /// object they return.
+    /// A node a walk arrives at: prefetched, then [`node`](Self::node).
     #[inline(always)]
-    fn node_fast(&self, at: usize) -> Result<(usize, bool)> {
+    fn visit(&self, at: usize) -> Result<(usize, bool)> {
         self.prefetch(at);
-        if read_idx_header_fast(self.mem, at, IDX_BTREE_NODE) != Some(PAYLOAD) {
-            return Err(corrupt("a B-tree link to a bad node", at));
-        }
-        self.meta(at)
+        self.node(at)
     }
 
     #[inline(always)]
@@ -201,7 +207,7 @@ impl Tree<'_> {
         }
         let height = self.height()?;
         for level in 0..height {
-            let (count, leaf) = self.node_fast(n)?;
+            let (count, leaf) = self.visit(n)?;
             if leaf != (level == height - 1) {
                 return Err(corrupt("a B-tree leaf at the wrong depth", n));
             }
@@ -395,7 +401,7 @@ impl Tree<'_> {
         mut check: Option<&mut dyn FnMut(usize) -> Result<()>>,
     ) -> Result<Option<Entry>> {
         for _ in 0..2 * MAX_HEIGHT + 2 {
-            let (count, leaf) = self.node(n)?;
+            let (count, leaf) = self.visit(n)?;
             let (i, found) = match target {
                 Target::Key(key) => self.search(n, count, key)?,
                 Target::Max if leaf => (count.wrapping_sub(1), count > 0),
@@ -469,7 +475,7 @@ impl Tree<'_> {
             return Err(corrupt("a B-tree with a cycle or too deep", n));
         }
         *budget -= 1;
-        let (count, leaf) = self.node(n)?;
+        let (count, leaf) = self.node_full(n)?;
         if leaf != (depth == height - 1) {
             return Err(corrupt("a B-tree leaf at the wrong depth", n));
         }
@@ -540,7 +546,7 @@ pub(crate) fn insert(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> 
         n = new_root;
     }
     for level in 0..height {
-        let (count, leaf) = t.node(n)?;
+        let (count, leaf) = t.visit(n)?;
         if leaf != (level == height - 1) {
             return Err(corrupt("a B-tree leaf at the wrong depth", n));
         }
