@@ -593,6 +593,22 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             }
             index::reset(mem, C_NAMED);
             index::reset(mem, C_UNIQUE);
+            if I::KIND != IndexKind::Null {
+                // Size the hash tables once, in the space the old index blocks left.
+                let named = live
+                    .iter()
+                    .filter(|h| h.kind == InstanceKind::Named)
+                    .count();
+                let unique = live
+                    .iter()
+                    .filter(|h| h.kind == InstanceKind::Unique)
+                    .count();
+                for (root, n) in [(C_NAMED, named), (C_UNIQUE, unique)] {
+                    if n > 0 {
+                        index::reserve(I::KIND, s, root, n)?;
+                    }
+                }
+            }
             for h in live {
                 if h.kind == InstanceKind::Anonymous || I::KIND == IndexKind::Null {
                     continue;
