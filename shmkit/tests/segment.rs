@@ -918,6 +918,11 @@ fn crasher(args: &[String]) {
         loop {
             let k = rng.below(LOG_SLOTS as u64) as usize;
             let name = crash_name(k);
+            if rng.below(64) == 0 {
+                // A big index change (the hash table's growth) for kills to land in.
+                seg.reserve_named_objects(rng.below(4000) as usize).unwrap();
+                continue;
+            }
             match rng.below(8) {
                 0..=2 => {
                     if log[k].load(Ordering::Acquire) == 0 {
