@@ -8,6 +8,7 @@ mod alloc;
 mod mq;
 mod procs;
 mod regions;
+mod segment;
 mod sync;
 mod timing;
 
@@ -22,20 +23,17 @@ impl Filter {
 
 fn main() {
     let want = Filter(std::env::args().nth(1));
-    if let Err(e) = regions::run(&want) {
-        eprintln!("shmkit-xbench: {e}");
-        std::process::exit(1);
-    }
-    if let Err(e) = sync::run(&want) {
-        eprintln!("shmkit-xbench: {e}");
-        std::process::exit(1);
-    }
-    if let Err(e) = alloc::run(&want) {
-        eprintln!("shmkit-xbench: {e}");
-        std::process::exit(1);
-    }
-    if let Err(e) = mq::run(&want) {
-        eprintln!("shmkit-xbench: {e}");
-        std::process::exit(1);
+    let results: [(&str, Result<(), String>); 5] = [
+        ("regions", regions::run(&want).map_err(|e| e.to_string())),
+        ("sync", sync::run(&want).map_err(|e| e.to_string())),
+        ("alloc", alloc::run(&want).map_err(|e| e.to_string())),
+        ("mq", mq::run(&want).map_err(|e| e.to_string())),
+        ("segment", segment::run(&want).map_err(|e| e.to_string())),
+    ];
+    for (group, result) in results {
+        if let Err(e) = result {
+            eprintln!("shmkit-xbench ({group}): {e}");
+            std::process::exit(1);
+        }
     }
 }

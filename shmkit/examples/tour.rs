@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use shmkit::sync::{Mutex, MutexGuard};
-use shmkit::{MappedRegion, MessageQueue, RemoveOnDrop, SharedMemory};
+use shmkit::{
+    ManagedSharedMemory, MappedRegion, MessageQueue, RemoveOnDrop, SharedMemory, ShmSafe,
+};
 
 const ROLE: &str = "SHMKIT_TOUR_ROLE";
 
@@ -20,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok("dies-holding-lock") => dies_holding_lock(),
         Ok("mq-worker") => mq_worker(),
         Ok("dies-reading") => dies_reading(),
+        Ok("scoreboard") => scoreboard_child(),
         _ => parent(),
     }
 }
@@ -66,6 +69,10 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("4. A message queue between two processes");
     queue_demo()?;
+
+    println!();
+    println!("5. A named object in a managed segment, found by another process");
+    managed_demo()?;
 
     println!();
     println!("Done. Objects left in shared memory: none (the guards removed them).");
@@ -236,6 +243,73 @@ fn owner_death_demo(region: &MappedRegion) -> Result<(), Box<dyn std::error::Err
     }
     let pair = lock.lock().map_err(|_| "still inconsistent")?;
     println!("   parent: the next lock() is clean: {:?}", *pair);
+    Ok(())
+}
+
+/// A struct with a lock inside, placed in a managed segment by name. `#[derive(ShmSafe)]`
+/// checks that every field may live in shared memory and gives it a layout fingerprint, so a
+/// process that asks for it as another type gets an error, not garbage.
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Scoreboard {
+    scores: Mutex<[u32; 4]>,
+    updates: AtomicU32,
+}
+
+fn managed_demo() -> Result<(), Box<dyn std::error::Error>> {
+    let name = format!("shmkit-tour-segment-{}", std::process::id());
+    let _cleanup = RemoveOnDrop::shared_memory(&name);
+    let segment: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 20)?;
+    let board = segment.construct(
+        "scoreboard",
+        Scoreboard {
+            scores: Mutex::new([10, 20, 30, 40]),
+            updates: AtomicU32::new(0),
+        },
+    )?;
+    println!(
+        "   parent: constructed \"scoreboard\" in /dev/shm/{name}: {:?}",
+        *board.scores.lock().map_err(|_| "owner died")?
+    );
+    let status = Command::new(std::env::current_exe()?)
+        .env(ROLE, "scoreboard")
+        .arg(&name)
+        .status()?;
+    if !status.success() {
+        return Err(format!("the scoreboard child failed: {status}").into());
+    }
+    println!(
+        "   parent: after the child, scoreboard = {:?}, updates = {}",
+        *board.scores.lock().map_err(|_| "owner died")?,
+        board.updates.load(Ordering::Acquire)
+    );
+    segment.check_sanity()?;
+    Ok(())
+}
+
+fn scoreboard_child() -> Result<(), Box<dyn std::error::Error>> {
+    let name = std::env::args()
+        .nth(1)
+        .ok_or("the child needs the segment's name")?;
+    let segment: ManagedSharedMemory = ManagedSharedMemory::open(&name)?;
+    let board = segment
+        .find::<Scoreboard>("scoreboard")?
+        .ok_or("no scoreboard in the segment")?;
+    let mut scores = board.scores.lock().map_err(|_| "owner died")?;
+    scores[2] += 5;
+    board.updates.fetch_add(1, Ordering::AcqRel);
+    println!(
+        "   child:  pid {} found \"scoreboard\" by name and added 5 to slot 2",
+        std::process::id()
+    );
+    // Asking for it as another type is an error, not a reinterpretation of its bytes.
+    match segment.find::<[u32; 4]>("scoreboard") {
+        Ok(_) => return Err("a wrong-type find succeeded".into()),
+        Err(e) => println!(
+            "   child:  find::<[u32; 4]>(\"scoreboard\") -> {:?}: {e}",
+            e.kind()
+        ),
+    }
     Ok(())
 }
 

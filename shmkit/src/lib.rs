@@ -50,6 +50,7 @@ pub mod mq;
 pub mod name;
 pub mod ptr;
 pub mod region;
+pub mod segment;
 mod shm_safe;
 pub mod sync;
 mod sys;
@@ -60,6 +61,10 @@ pub use name::{MAX_NAME_LEN, validate_name};
 pub use region::{
     Access, Advice, FileMapping, MapOptions, Mappable, MappedRegion, OpenMode, Permissions,
     RemoveOnDrop, SharedMemory, ShmOptions, XsiKey, XsiSharedMemory,
+};
+pub use segment::{
+    ManagedExternalBuffer, ManagedHeapMemory, ManagedMappedFile, ManagedSharedMemory,
+    ManagedXsiSharedMemory, SegmentManager,
 };
 pub use shm_safe::ShmSafe;
 // The derive shares the trait's name, as serde's do: `use shmkit::ShmSafe` brings both.

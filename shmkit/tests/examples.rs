@@ -33,6 +33,10 @@ fn tour_runs_and_shows_the_child_write() {
         "the next lock() is clean",
         "in order: URGENT job (priority 9) done, routine job 1 (priority 0) done, routine job 2",
         "\"precious job\" is delivered again",
+        "child:  pid",
+        "found \"scoreboard\" by name",
+        "scoreboard = [10, 20, 35, 40], updates = 1",
+        "TypeMismatch",
     ] {
         assert!(
             stdout.contains(expected),

@@ -1054,6 +1054,65 @@ impl MemoryAlgorithm for BestFit {
         w & ALLOC == 0 && size_of_word(FIRST, w) == Some(self.end - FIRST)
     }
 
+    fn for_each_allocated(&self, mut f: impl FnMut(usize, usize) -> Result<()>) -> Result<()> {
+        self.walk(|b, n, w| {
+            if w & ALLOC != 0 {
+                f(b + 16, n - OVERHEAD)
+            } else {
+                Ok(())
+            }
+        })
+        .map(|_| ())
+    }
+
+    /// The old end sentinel becomes an allocated block reaching the new one, which is then
+    /// freed (merging with a free block before it).
+    fn grow(arena: Arena) -> Result<BestFit> {
+        let old_len = block::grow_check(NAME, KIND, &arena, Self::min_arena_len())?;
+        if old_len == arena.len() {
+            return Self::open(arena);
+        }
+        let algo = BestFit::new(arena)?;
+        let old_end = old_len - END_SIZE;
+        let w = algo.hdr(old_end);
+        if size_of_word(old_end, w) != Some(END_SIZE) || w & ALLOC == 0 {
+            return Err(corrupt(NAME, "a bad end sentinel", old_end));
+        }
+        let extra = algo.end - old_end;
+        algo.set_hdr(algo.end, END_SIZE, ALLOC | PREV_ALLOC);
+        algo.set_hdr(old_end, extra, ALLOC | (w & PREV_ALLOC));
+        algo.store(LEN, algo.arena.len());
+        algo.release(old_end, extra)?;
+        Ok(algo)
+    }
+
+    /// Cuts off the free block before the end sentinel (keeping a minimal one if it is the
+    /// only block).
+    fn shrink_to_fit(&mut self) -> Result<usize> {
+        let len = self.arena.len();
+        if self.hdr(self.end) & PREV_ALLOC != 0 {
+            return Ok(len);
+        }
+        let (p, k, pw) = self.free_before(self.end)?;
+        let keep = if p == FIRST { MIN_BLOCK } else { 0 };
+        if k == keep {
+            return Ok(len);
+        }
+        self.remove_index(p, k)?;
+        let new_end = p + keep;
+        if keep > 0 {
+            self.set_hdr(p, keep, pw & PREV_ALLOC);
+            self.store(new_end, keep);
+            self.insert_index(p, keep)?;
+        }
+        let prev = if keep > 0 { 0 } else { PREV_ALLOC };
+        self.set_hdr(new_end, END_SIZE, ALLOC | prev);
+        self.sub_free(k - keep);
+        let new_len = new_end + END_SIZE;
+        self.store(LEN, new_len);
+        Ok(new_len)
+    }
+
     /// Rebuilds the free index from the boundary tags.
     ///
     /// The chain of block headers is the source of truth: every operation keeps it a valid tiling

@@ -135,6 +135,40 @@ pub(crate) fn check_magic(
     Ok(())
 }
 
+/// For `grow`: checks the header of an area formatted for a length up to the arena's (magic,
+/// version, a sane recorded length) and returns the recorded length. Both algorithms keep the
+/// magic at offset 0 and the length at offset 8.
+pub(crate) fn grow_check(algo: &str, kind: u16, arena: &Arena, min_len: usize) -> Result<usize> {
+    if arena.len() < min_len {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{algo}: an arena of {} bytes is too small", arena.len()),
+        ));
+    }
+    let stored = arena.load(8);
+    check_magic(algo, kind, arena.load(0), stored, stored as usize)?;
+    let stored = stored as usize;
+    if stored < min_len || !stored.is_multiple_of(UNIT) || stored > MAX_LEN {
+        return Err(corrupt(algo, "the recorded area length is impossible", 8));
+    }
+    if stored > arena.len() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{algo}: the area has {stored} bytes, the arena only {}: it cannot shrink by growing",
+                arena.len()
+            ),
+        ));
+    }
+    if stored != arena.len() && arena.len() - stored < MIN_BLOCK {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{algo}: an area grows by at least {MIN_BLOCK} bytes"),
+        ));
+    }
+    Ok(stored)
+}
+
 /// Walks the chain of blocks from `first` to the end sentinel at `end`, calling
 /// `f(start, size, word)` for each block; returns the sentinel's word. Fails with `Corrupted` on
 /// a header whose tag, size or bounds are wrong, so it always ends: every step advances by at

@@ -491,6 +491,123 @@ pub trait MemoryAlgorithm: Sized {
     /// ```
     fn repair(&mut self) -> Result<()>;
 
+    /// Calls `f(offset, usable_size)` for every allocated block, in address order: what a
+    /// segment manager walks after a crash to find the blocks it owns (the objects it
+    /// constructed, its index nodes) and rebuild its structures from them. The walk is bounded
+    /// and checks every header it reads.
+    ///
+    /// The default implementation returns [`ErrorKind::Unsupported`]: an algorithm without it
+    /// works, but a segment over it cannot recover from a process that died holding the
+    /// segment's lock.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Corrupted`] if the chain of blocks is broken; whatever `f` returns (the walk
+    /// stops there); [`ErrorKind::Unsupported`] (default).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::alloc::{Arena, BestFit, MemoryAlgorithm};
+    /// let mut algo = BestFit::init(Arena::heap(4096)?)?;
+    /// let a = algo.allocate(100)?;
+    /// let b = algo.allocate(10)?;
+    /// let mut seen = Vec::new();
+    /// algo.for_each_allocated(|off, size| {
+    ///     seen.push((off, size));
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(seen, [(a, algo.size_of(a)?), (b, algo.size_of(b)?)]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    fn for_each_allocated(&self, f: impl FnMut(usize, usize) -> Result<()>) -> Result<()> {
+        let _ = f;
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "this memory algorithm cannot list its allocated blocks",
+        ))
+    }
+
+    /// Opens an area that [`init`](MemoryAlgorithm::init) formatted for a *shorter* arena and
+    /// extends it to the whole of `arena`, whose first bytes hold the area as it was (Boost's
+    /// `grow`): the new bytes become free memory, merged with a free block at the old end. An
+    /// arena of the recorded length is simply opened.
+    ///
+    /// The default implementation returns [`ErrorKind::Unsupported`].
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](MemoryAlgorithm::open), except that the recorded length may be shorter than
+    /// the arena's; [`ErrorKind::InvalidArgument`] if the arena is shorter than the recorded
+    /// length or longer by less than a minimal block (32 bytes);
+    /// [`ErrorKind::Unsupported`] (default).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::alloc::{Arena, BestFit, MemoryAlgorithm};
+    ///
+    /// let mut bytes = vec![0u128; 4096 / 16];
+    /// let ptr = bytes.as_mut_ptr().cast::<u8>();
+    /// // SAFETY: `bytes` outlives both arenas and is not otherwise accessed meanwhile.
+    /// let mut algo = BestFit::init(unsafe { Arena::new(ptr, 1024) }?)?;
+    /// let kept = algo.allocate(100)?;
+    /// drop(algo);
+    /// let before = 1024 - 288 - 16 - 112;
+    /// // SAFETY: as above.
+    /// let grown = BestFit::grow(unsafe { Arena::new(ptr, 4096) }?)?;
+    /// assert_eq!(grown.free_memory(), before + 3072);
+    /// assert!(grown.size_of(kept)? >= 100);
+    /// grown.check_sanity()?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    fn grow(arena: Arena) -> Result<Self> {
+        let _ = arena;
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "this memory algorithm cannot grow its area",
+        ))
+    }
+
+    /// Shrinks the area to the shortest length that keeps every allocated block: a free block
+    /// at the end of the area is cut off (Boost's `shrink_to_fit`). Returns the new length; the
+    /// algorithm must then be reopened over an arena of that length
+    /// ([`into_arena`](MemoryAlgorithm::into_arena), a shorter arena over the same bytes,
+    /// [`open`](MemoryAlgorithm::open)): until then its other methods see a length mismatch.
+    ///
+    /// The default implementation returns [`ErrorKind::Unsupported`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Corrupted`] if the metadata at the end of the area is broken;
+    /// [`ErrorKind::Unsupported`] (default).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::alloc::{Arena, MemoryAlgorithm, SeqFit};
+    ///
+    /// let mut bytes = vec![0u128; 4096 / 16];
+    /// let ptr = bytes.as_mut_ptr().cast::<u8>();
+    /// // SAFETY: `bytes` outlives both arenas and is not otherwise accessed meanwhile.
+    /// let mut algo = SeqFit::init(unsafe { Arena::new(ptr, 4096) }?)?;
+    /// let kept = algo.allocate(100)?;
+    /// let len = algo.shrink_to_fit()?;
+    /// assert!(len < 4096);
+    /// drop(algo);
+    /// // SAFETY: as above.
+    /// let algo = SeqFit::open(unsafe { Arena::new(ptr, len) }?)?;
+    /// assert!(algo.size_of(kept)? >= 100);
+    /// algo.check_sanity()?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    fn shrink_to_fit(&mut self) -> Result<usize> {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "this memory algorithm cannot shrink its area",
+        ))
+    }
+
     /// Allocates one block per entry of `sizes`, all or nothing: on failure the blocks already
     /// allocated are freed again and the error is returned (Boost's `allocate_many`).
     ///

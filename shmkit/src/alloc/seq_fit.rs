@@ -567,6 +567,77 @@ impl MemoryAlgorithm for SeqFit {
         w & ALLOC == 0 && size_of_word(FIRST, w) == Some(self.end - FIRST)
     }
 
+    fn for_each_allocated(&self, mut f: impl FnMut(usize, usize) -> Result<()>) -> Result<()> {
+        self.walk(|b, n, w| {
+            if w & ALLOC != 0 {
+                f(b + 16, n - OVERHEAD)
+            } else {
+                Ok(())
+            }
+        })
+        .map(|_| ())
+    }
+
+    /// The old end sentinel becomes an allocated block reaching the new one, which is then
+    /// freed (merging with a free block before it).
+    fn grow(arena: Arena) -> Result<SeqFit> {
+        let old_len = block::grow_check(NAME, KIND, &arena, Self::min_arena_len())?;
+        if old_len == arena.len() {
+            return Self::open(arena);
+        }
+        let algo = SeqFit::new(arena)?;
+        let old_end = old_len - END_SIZE;
+        let w = algo.hdr(old_end);
+        if size_of_word(old_end, w) != Some(END_SIZE) || w & ALLOC == 0 {
+            return Err(corrupt(NAME, "a bad end sentinel", old_end));
+        }
+        let extra = algo.end - old_end;
+        algo.set_hdr(algo.end, END_SIZE, ALLOC);
+        algo.set_hdr(old_end, extra, ALLOC);
+        algo.store(LEN, algo.arena.len());
+        algo.release(old_end, extra)?;
+        Ok(algo)
+    }
+
+    /// Cuts off the last block if it is free (keeping a minimal one if it is the only block).
+    fn shrink_to_fit(&mut self) -> Result<usize> {
+        let len = self.arena.len();
+        let mut last = None;
+        self.walk(|b, n, w| {
+            last = Some((b, n, w));
+            Ok(())
+        })?;
+        let Some((b, n, w)) = last else {
+            return Ok(len);
+        };
+        if w & ALLOC != 0 {
+            return Ok(len);
+        }
+        let keep = if b == FIRST { MIN_BLOCK } else { 0 };
+        if n == keep {
+            return Ok(len);
+        }
+        let place = self.place(b)?;
+        if place.next != b || self.load(b + NEXT) != 0 {
+            return Err(corrupt(
+                NAME,
+                "the last free block is not last in the list",
+                b,
+            ));
+        }
+        let new_end = b + keep;
+        if keep > 0 {
+            self.set_hdr(b, keep, 0);
+        } else {
+            self.store(place.slot, 0);
+        }
+        self.set_hdr(new_end, END_SIZE, ALLOC);
+        self.sub_free(n - keep);
+        let new_len = new_end + END_SIZE;
+        self.store(LEN, new_len);
+        Ok(new_len)
+    }
+
     /// Rebuilds the free list from the chain of block headers.
     ///
     /// As for [`BestFit::repair`](super::BestFit::repair): the chain is always a valid tiling, so

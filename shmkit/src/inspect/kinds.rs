@@ -35,6 +35,8 @@ pub(crate) fn object_kind(kind: Kind) -> ObjectKind {
         Kind::RwLock => ObjectKind::RwLock,
         Kind::UpgradableRwLock => ObjectKind::UpgradableRwLock,
         Kind::MessageQueue => ObjectKind::MessageQueue,
+        Kind::Segment => ObjectKind::Segment,
+        Kind::MappedFileSegment => ObjectKind::MappedFileSegment,
     }
 }
 
@@ -64,6 +66,13 @@ pub(crate) struct Hooks {
 /// The hooks of `kind`.
 pub(crate) fn hooks(kind: Kind) -> Hooks {
     match kind {
+        // Segment details (named objects, allocator figures) and checks are not wired in yet:
+        // `shmkit info` prints the header and says so.
+        Kind::Segment | Kind::MappedFileSegment => Hooks {
+            payload: crate::segment::CONTROL_LAYOUT,
+            details: None,
+            check: None,
+        },
         Kind::MessageQueue => Hooks {
             payload: crate::mq::shared::CONTROL_LAYOUT,
             details: Some(queue_details),

@@ -122,6 +122,11 @@ pub enum ObjectKind {
     UpgradableRwLock,
     /// A [`MessageQueue`](crate::MessageQueue).
     MessageQueue,
+    /// A [`ManagedSharedMemory`](crate::ManagedSharedMemory) (or XSI) segment.
+    Segment,
+    /// A [`ManagedMappedFile`](crate::ManagedMappedFile) segment (normally a file, not in
+    /// `/dev/shm`).
+    MappedFileSegment,
     /// A shmkit header this build cannot interpret: another layout version, a kind code it does
     /// not know (a newer shmkit), or a header cut short. [`ObjectInfo::note`] says which.
     Unknown,
@@ -150,6 +155,8 @@ impl ObjectKind {
             ObjectKind::RwLock => "rwlock",
             ObjectKind::UpgradableRwLock => "upgradable-rwlock",
             ObjectKind::MessageQueue => "message-queue",
+            ObjectKind::Segment => "segment",
+            ObjectKind::MappedFileSegment => "mapped-file-segment",
             ObjectKind::Unknown => "unknown",
             ObjectKind::Foreign => "foreign",
             ObjectKind::Unreadable => "unreadable",

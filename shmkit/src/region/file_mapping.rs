@@ -60,6 +60,21 @@ impl FileMapping {
         })
     }
 
+    /// A file mapping over a descriptor opened elsewhere in the crate (the files of managed
+    /// segments, opened with `O_NOFOLLOW` or created with `O_EXCL`).
+    pub(crate) fn from_fd(fd: sys::Fd, path: &Path, mode: OpenMode) -> FileMapping {
+        FileMapping {
+            fd,
+            path: path.to_owned(),
+            mode,
+        }
+    }
+
+    /// The descriptor, for `flock` and `fstat`.
+    pub(crate) fn fd(&self) -> &sys::Fd {
+        &self.fd
+    }
+
     /// Deletes the file at `path` (`unlink`); existing mappings keep working.
     ///
     /// # Errors

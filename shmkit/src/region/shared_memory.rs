@@ -331,6 +331,13 @@ impl SharedMemory {
     }
 }
 
+impl SharedMemory {
+    /// The descriptor, for `flock` (managed segments hold a shared lock while open).
+    pub(crate) fn fd(&self) -> &sys::Fd {
+        &self.fd
+    }
+}
+
 impl sealed::Sealed for SharedMemory {
     fn source(&self) -> Source<'_> {
         Source::Fd {

@@ -1,10 +1,17 @@
 //! Named objects: one shmkit value in its own shared memory object, behind a validated header.
 //!
-//! Every named synchronization object and message queue (and, later, managed segment) is a
-//! POSIX shared memory object `/dev/shm/<name>` laid out as a 64-byte [`Header`] followed by the
-//! payload: a `T: ShmSafe` (a `Mutex<()>`, a `RecursiveMutex<()>`, ...). The header lets any
-//! process check, before it touches the payload, that the object is a shmkit object, of the
-//! expected kind and layout, and fully initialised.
+//! Every named synchronization object (and message queues and managed segments) is a POSIX
+//! shared memory object `/dev/shm/<name>` laid out as a 64-byte [`Header`] followed by the
+//! payload: a `T: ShmSafe` (a `Mutex<()>`, a `RecursiveMutex<()>`, ...), or a fixed control block
+//! followed by a variable area (a managed segment). The header lets any process check, before
+//! it touches the payload, that the object is a shmkit object, of the expected kind and layout,
+//! and fully initialised.
+//!
+//! The protocols below are written against a small [`Device`] trait, so they run unchanged
+//! over POSIX shared memory ([`SharedMemory`]), files (managed mapped files: "removing the
+//! name" unlinks the path) and System V segments (the name is the key). Process-local objects
+//! (a heap or caller's buffer holding a segment) get the same header through [`stamp_local`]
+//! and are checked by [`check_local`], without the protocol.
 //!
 //! # Header layout (layout version 1)
 //!
@@ -26,9 +33,7 @@
 //!
 //! The payload sits at `payload_offset` and the object is `payload_offset + payload_size` bytes
 //! long (or longer: a type with a variable-size area, such as a message queue, puts a fixed
-//! control block in the payload and describes the area after it there; its creator sizes the
-//! object with [`RawObject::create_sized`], and its opener validates the area against the
-//! mapping's length).
+//! control block in the payload and describes the area after it there).
 //!
 //! # Protocols
 //!
@@ -93,7 +98,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::region::{MappedRegion, Permissions, SharedMemory};
+use crate::region::{Access, MappedRegion, Permissions, SharedMemory};
 use crate::shm_safe::ShmSafe;
 use crate::sys;
 
@@ -143,6 +148,14 @@ pub(crate) enum Kind {
     UpgradableRwLock = 6,
     /// [`MessageQueue`](crate::MessageQueue): a queue control block, then its index and slots.
     MessageQueue = 7,
+    /// A managed segment in POSIX shared memory or System V memory
+    /// ([`ManagedSharedMemory`](crate::ManagedSharedMemory)): the payload is the segment's
+    /// control block, followed by its allocation area.
+    Segment = 8,
+    /// A managed segment in a file ([`ManagedMappedFile`](crate::ManagedMappedFile)): the same
+    /// layout as [`Kind::Segment`], a distinct code so that a segment file copied into
+    /// `/dev/shm` (or the reverse) says what it is.
+    MappedFileSegment = 9,
 }
 
 impl Kind {
@@ -161,6 +174,8 @@ impl Kind {
             5 => Kind::RwLock,
             6 => Kind::UpgradableRwLock,
             7 => Kind::MessageQueue,
+            8 => Kind::Segment,
+            9 => Kind::MappedFileSegment,
             _ => return None,
         })
     }
@@ -175,6 +190,8 @@ impl Kind {
             Kind::RwLock => "rwlock",
             Kind::UpgradableRwLock => "upgradable rwlock",
             Kind::MessageQueue => "message queue",
+            Kind::Segment => "managed segment",
+            Kind::MappedFileSegment => "managed mapped file",
         }
     }
 
@@ -315,11 +332,11 @@ impl RawObject {
         layout: Layout,
         init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
     ) -> Result<RawObject> {
-        Self::create_sized(name, permissions, layout, layout.len(), init)
+        RawObject::create_sized(name, permissions, layout, layout.len(), init)
     }
 
-    /// [`create`](RawObject::create) for a type with a variable-size area after its payload:
-    /// the object is `len` bytes long (at least `layout.len()`), all of it mapped.
+    /// [`create`](RawObject::create) with the whole object sized to `len` bytes (at least
+    /// `layout.len()`): for types with a variable area after a fixed control block.
     pub(crate) fn create_sized(
         name: &str,
         permissions: Permissions,
@@ -344,15 +361,13 @@ impl RawObject {
     /// docs for the errors).
     pub(crate) fn open(name: &str, layout: Layout, config: OpenConfig) -> Result<RawObject> {
         let shm = SharedMemory::open(name)?;
-        match attach(&shm, layout, config)? {
-            Attached::Ready(region) => Ok(RawObject {
-                region,
-                name: name.to_owned(),
-                created: false,
-                layout,
-            }),
-            Attached::Stale(stale) => Err(stale.error(name)),
-        }
+        let region = open_object(&shm, layout, config)?;
+        Ok(RawObject {
+            region,
+            name: name.to_owned(),
+            created: false,
+            layout,
+        })
     }
 
     /// Opens `name`, or creates and initialises it (race-free: exactly one process runs
@@ -364,12 +379,11 @@ impl RawObject {
         init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
         config: OpenConfig,
     ) -> Result<RawObject> {
-        Self::open_or_create_sized(name, permissions, layout, layout.len(), init, config)
+        RawObject::open_or_create_sized(name, permissions, layout, layout.len(), init, config)
     }
 
-    /// [`open_or_create`](RawObject::open_or_create) for a type with a variable-size area: a
-    /// created object is `len` bytes long (at least `layout.len()`); an opened one is mapped
-    /// whole, whatever its length (the caller validates its area).
+    /// [`open_or_create`](RawObject::open_or_create) with the object sized to `len` bytes if
+    /// this call creates it (ignored when opening).
     pub(crate) fn open_or_create_sized(
         name: &str,
         permissions: Permissions,
@@ -378,56 +392,24 @@ impl RawObject {
         init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
         config: OpenConfig,
     ) -> Result<RawObject> {
-        let mut init = Some(init);
-        let mut replaced = 0;
-        let deadline = Instant::now().checked_add(config.timeout);
-        loop {
-            let shm = SharedMemory::options()
-                .create(true)
-                .permissions(permissions)
-                .open(name)?;
-            if shm.created() {
-                let init = init
-                    .take()
-                    .expect("a process creates the name at most once");
-                let region = initialise(&shm, layout, len, init)?;
-                return Ok(RawObject {
-                    region,
-                    name: name.to_owned(),
-                    created: true,
-                    layout,
-                });
-            }
-            let stale = match attach(&shm, layout, config)? {
-                Attached::Ready(region) => {
-                    return Ok(RawObject {
-                        region,
-                        name: name.to_owned(),
-                        created: false,
-                        layout,
-                    });
-                }
-                Attached::Stale(stale) => stale,
-            };
-            if replaced >= config.attempts {
-                return Err(Error::new(
-                    ErrorKind::Busy,
-                    format!(
-                        "`{name}`: replaced {replaced} objects whose creators died while \
-                         initialising them, and the name is stale again; giving up"
-                    ),
-                ));
-            }
-            match stale.replace(&shm)? {
-                Replace::Replaced => replaced += 1,
-                Replace::Retry => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(stale.error(name));
-                    }
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-            }
-        }
+        let (shm, region) = open_or_create_object(
+            || {
+                SharedMemory::options()
+                    .create(true)
+                    .permissions(permissions)
+                    .open(name)
+            },
+            layout,
+            len,
+            init,
+            config,
+        )?;
+        Ok(RawObject {
+            region,
+            name: name.to_owned(),
+            created: shm.created(),
+            layout,
+        })
     }
 
     /// The object's name.
@@ -440,7 +422,7 @@ impl RawObject {
         self.created
     }
 
-    /// The mapping: header at 0, payload at the layout's offset, then any variable-size area.
+    /// The mapping: header at 0, payload at the layout's offset.
     pub(crate) fn region(&self) -> &MappedRegion {
         &self.region
     }
@@ -449,6 +431,135 @@ impl RawObject {
     pub(crate) fn payload_ptr(&self) -> *mut u8 {
         // Arithmetic only: `attach`/`initialise` checked offset + size <= region.len().
         self.region.as_mut_ptr().wrapping_add(self.layout.offset)
+    }
+}
+
+/// Where a named object's bytes live: a POSIX shared memory object ([`SharedMemory`]), a
+/// file, or a System V segment. The protocol below is written once against this trait.
+pub(crate) trait Device {
+    /// The object's name (or path, or key) for messages.
+    fn describe(&self) -> String;
+    /// Whether opening this device created the object (a fresh, empty one).
+    fn created(&self) -> bool;
+    /// The object's current size in bytes.
+    fn len(&self) -> Result<u64>;
+    /// Sizes a freshly created object, reserving its storage.
+    fn set_len(&self, len: u64) -> Result<()>;
+    /// Maps the whole object with the access its handle allows (read-write if opened so).
+    fn map(&self) -> Result<MappedRegion>;
+    /// Maps the whole object with `access` (managed segments map privately for read-only and
+    /// copy-on-write views).
+    fn map_as(&self, access: Access) -> Result<MappedRegion>;
+    /// How many names the object has: 0 once removed (another object may have the name now).
+    fn link_count(&self) -> Result<u64>;
+    /// Removes the object's name.
+    fn unlink(&self) -> Result<()>;
+}
+
+impl Device for SharedMemory {
+    fn describe(&self) -> String {
+        self.name().to_owned()
+    }
+
+    fn created(&self) -> bool {
+        SharedMemory::created(self)
+    }
+
+    fn len(&self) -> Result<u64> {
+        SharedMemory::len(self)
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        SharedMemory::set_len(self, len)
+    }
+
+    fn map(&self) -> Result<MappedRegion> {
+        MappedRegion::map(self)
+    }
+
+    fn map_as(&self, access: Access) -> Result<MappedRegion> {
+        MappedRegion::options().access(access).map(self)
+    }
+
+    fn link_count(&self) -> Result<u64> {
+        SharedMemory::link_count(self)
+    }
+
+    fn unlink(&self) -> Result<()> {
+        SharedMemory::remove(self.name())
+    }
+}
+
+/// Creates the object on the freshly created `dev` (the creator's half of the protocol, from
+/// the sizing step): sizes it to `len` bytes (at least the layout's), runs `init(region,
+/// payload_offset)` and publishes `ready`. Returns the read-write mapping.
+pub(crate) fn create_object<D: Device>(
+    dev: &D,
+    layout: Layout,
+    len: usize,
+    init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
+) -> Result<MappedRegion> {
+    initialise(dev, layout, len.max(layout.len()), init)
+}
+
+/// Opens the object on `dev`, waiting (bounded) for its creator: the opener's half of the
+/// protocol. Returns the mapping `dev` allows (read-only for a read-only device).
+pub(crate) fn open_object<D: Device>(
+    dev: &D,
+    layout: Layout,
+    config: OpenConfig,
+) -> Result<MappedRegion> {
+    match attach(dev, layout, config)? {
+        Attached::Ready(region) => Ok(region),
+        Attached::Stale(stale) => Err(stale.error(&dev.describe())),
+    }
+}
+
+/// Opens or creates the object: `open_dev` opens the device, creating it if missing
+/// (race-free); the creator runs `init`, everyone else waits for it; an object whose creator
+/// died while initialising it is replaced (see the module docs).
+pub(crate) fn open_or_create_object<D: Device>(
+    mut open_dev: impl FnMut() -> Result<D>,
+    layout: Layout,
+    len: usize,
+    init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
+    config: OpenConfig,
+) -> Result<(D, MappedRegion)> {
+    let mut init = Some(init);
+    let mut replaced = 0;
+    let deadline = Instant::now().checked_add(config.timeout);
+    loop {
+        let dev = open_dev()?;
+        if dev.created() {
+            let init = init
+                .take()
+                .expect("a process creates the name at most once");
+            let region = initialise(&dev, layout, len.max(layout.len()), init)?;
+            return Ok((dev, region));
+        }
+        let stale = match attach(&dev, layout, config)? {
+            Attached::Ready(region) => return Ok((dev, region)),
+            Attached::Stale(stale) => stale,
+        };
+        let name = dev.describe();
+        if replaced >= config.attempts {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "`{name}`: replaced {replaced} objects whose creators died while \
+                     initialising them, and the name is stale again; giving up"
+                ),
+            ));
+        }
+        match stale.replace(&dev)? {
+            Replace::Replaced => replaced += 1,
+            Replace::Retry => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(stale.error(&name));
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
     }
 }
 
@@ -554,12 +665,22 @@ impl<T: Payload> std::fmt::Debug for NamedObject<T> {
     }
 }
 
-/// The header of `region`.
+/// The header of `region`, which may be mapped read-only: the protocol only loads from (and
+/// futex-waits on) the header of a region it did not map read-write, and stores only through
+/// the read-write mappings of `initialise` and `Stale::replace`.
 fn header(region: &MappedRegion) -> Result<&Header> {
-    // SAFETY: this module accesses the first HEADER_SIZE bytes of a named object's mapping only
-    // through `&Header` (atomics), in every process; `get` checks size, alignment and that the
-    // region is writable.
-    unsafe { region.get::<Header>(0) }
+    if region.len() < HEADER_SIZE {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "a region shorter than a named-object header",
+        ));
+    }
+    // SAFETY: the region is mapped (readable) for at least HEADER_SIZE bytes while `&region`
+    // lives, and its start is page-aligned, so aligned for `Header`. This module accesses those
+    // bytes only through `&Header` (atomics, defined whatever other processes do), in every
+    // process. Atomic loads of read-only memory are allowed; stores are only made through
+    // read-write mappings (see above).
+    Ok(unsafe { &*region.as_ptr().cast::<Header>() })
 }
 
 fn unix_now() -> u64 {
@@ -568,22 +689,21 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The creator's half of the protocol, from the sizing step: sizes the object to `len` bytes (at
-/// least the layout's length) and returns the mapped, ready object. On failure, marks the
-/// object corrupt (if mapped) and removes the name.
-fn initialise(
-    shm: &SharedMemory,
+/// The creator's half of the protocol, from the sizing step: returns the mapped, ready object.
+/// On failure, marks the object corrupt (if mapped) and removes the name.
+fn initialise<D: Device>(
+    dev: &D,
     layout: Layout,
     len: usize,
     init: impl FnOnce(&MappedRegion, usize) -> Result<()>,
 ) -> Result<MappedRegion> {
     let give_up = |e: Error| -> Error {
         // Nobody else removes a name whose creator lives, so this is still our object.
-        let _ = SharedMemory::remove(shm.name());
+        let _ = dev.unlink();
         e
     };
-    shm.set_len(len.max(layout.len()) as u64).map_err(give_up)?;
-    let region = MappedRegion::map(shm).map_err(give_up)?;
+    dev.set_len(len as u64).map_err(give_up)?;
+    let region = dev.map().map_err(give_up)?;
     let h = header(&region).map_err(give_up)?;
     h.creator_pid.store(sys::current_pid(), Ordering::Relaxed);
     h.created_at.store(unix_now(), Ordering::Relaxed);
@@ -605,6 +725,45 @@ fn initialise(
     h.state.store(READY, Ordering::Release);
     sys::futex_wake(&h.state, i32::MAX as u32);
     Ok(region)
+}
+
+/// Writes a complete, ready header for an object no other process can see yet or ever (a
+/// process-local segment on the heap or in a caller's buffer): no protocol, `ready` at once.
+pub(crate) fn stamp_local(h: &Header, layout: Layout) {
+    h.state.store(UNINIT, Ordering::Relaxed);
+    h.creator_pid.store(sys::current_pid(), Ordering::Relaxed);
+    h.created_at.store(unix_now(), Ordering::Relaxed);
+    h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+    h.kind.store(layout.kind.code(), Ordering::Relaxed);
+    h.payload_size.store(layout.size as u32, Ordering::Relaxed);
+    h.payload_align
+        .store(layout.align as u32, Ordering::Relaxed);
+    h.payload_offset
+        .store(layout.offset as u32, Ordering::Relaxed);
+    for r in &h.reserved {
+        r.store(0, Ordering::Relaxed);
+    }
+    h.magic.store(MAGIC_WORD, Ordering::Relaxed);
+    h.state.store(READY, Ordering::Release);
+}
+
+/// Checks the header of a process-local object (see [`stamp_local`]) of `len` bytes: a shmkit
+/// header, ready, of this kind and layout.
+pub(crate) fn check_local(name: &str, h: &Header, layout: Layout, len: usize) -> Result<()> {
+    if h.magic.load(Ordering::Relaxed) != MAGIC_WORD {
+        return Err(Error::new(
+            ErrorKind::Incompatible,
+            format!("{name} does not hold a shmkit object (no shmkit header)"),
+        ));
+    }
+    check_identity(name, h, layout, len)?;
+    if h.state.load(Ordering::Acquire) != READY {
+        return Err(Error::new(
+            ErrorKind::Corrupted,
+            format!("{name} holds a shmkit object that was never completely initialised"),
+        ));
+    }
+    Ok(())
 }
 
 /// What `attach` found.
@@ -649,8 +808,8 @@ impl Stale {
     }
 
     /// Tries to remove the stale object's name (see "Open or create" in the module docs).
-    fn replace(&self, shm: &SharedMemory) -> Result<Replace> {
-        if shm.link_count()? == 0 {
+    fn replace<D: Device>(&self, dev: &D) -> Result<Replace> {
+        if dev.link_count()? == 0 {
             // Already removed; whatever has the name now is another object.
             return Ok(Replace::Replaced);
         }
@@ -669,8 +828,8 @@ impl Stale {
         // The stale object is ours now. A previous replacer may have died after removing the
         // name: only remove it if this object still has it (nobody else can remove it while we
         // hold the claim, so the check does not race).
-        if shm.link_count()? > 0 {
-            match SharedMemory::remove(shm.name()) {
+        if dev.link_count()? > 0 {
+            match dev.unlink() {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -682,10 +841,10 @@ impl Stale {
     }
 }
 
-/// The opener's half of the protocol: waits (bounded) for `shm` to be ready and checks it
+/// The opener's half of the protocol: waits (bounded) for `dev` to be ready and checks it
 /// against `layout`.
-fn attach(shm: &SharedMemory, layout: Layout, config: OpenConfig) -> Result<Attached> {
-    let name = shm.name();
+fn attach<D: Device>(dev: &D, layout: Layout, config: OpenConfig) -> Result<Attached> {
+    let name = &dev.describe();
     let started = Instant::now();
     let deadline = started.checked_add(config.timeout);
     let expired = || deadline.is_some_and(|d| Instant::now() >= d);
@@ -694,8 +853,8 @@ fn attach(shm: &SharedMemory, layout: Layout, config: OpenConfig) -> Result<Atta
 
     // A creator sizes the object right after creating it: wait for a size.
     let region = loop {
-        if shm.len()? > 0 {
-            break MappedRegion::map(shm)?;
+        if dev.len()? > 0 {
+            break dev.map()?;
         }
         if expired() {
             return Err(Error::new(
@@ -880,11 +1039,11 @@ mod tests {
 
     #[test]
     fn kinds_roundtrip_their_codes() {
-        for code in 1..=7 {
+        for code in 1..=9 {
             assert_eq!(Kind::from_code(code).unwrap().code(), code);
         }
         assert_eq!(Kind::from_code(0), None);
-        assert_eq!(Kind::from_code(8), None);
+        assert_eq!(Kind::from_code(10), None);
         assert_eq!(
             Kind::UpgradableRwLock.with_article(),
             "an upgradable rwlock"

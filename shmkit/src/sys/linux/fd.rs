@@ -95,6 +95,33 @@ pub(crate) fn open_file(path: &Path, write: bool) -> Result<Fd> {
     open_regular(path, flags)
 }
 
+/// `open(2)` of an existing regular file without following a symbolic link in the last
+/// component (`O_NOFOLLOW`), read-only or read-write, close-on-exec: the files of managed
+/// segments.
+pub(crate) fn open_file_nofollow(path: &Path, write: bool) -> Result<Fd> {
+    let flags = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    open_regular(
+        path,
+        flags | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
+    )
+}
+
+/// `open(2)` with `O_CREAT | O_EXCL | O_NOFOLLOW`, read-write, close-on-exec: creates a new
+/// regular file (never through a symbolic link, never an existing file), then sets exactly
+/// `mode` with `fchmod(2)` so the umask does not filter it. The file is removed again if that
+/// fails.
+pub(crate) fn create_file(path: &Path, mode: u32) -> Result<Fd> {
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = retry(|| rustix::fs::open(path, flags, Mode::from_raw_mode(mode)))
+        .map_err(|e| os_err(e, format_args!("create {}", path.display())))?;
+    let fd = Fd::new(fd);
+    if let Err(e) = fd.set_mode(mode) {
+        let _ = rustix::fs::unlink(path);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
 /// `open(2)` of an existing regular file read-only, close-on-exec, for `flock`.
 ///
 /// `O_NONBLOCK` (no effect on regular files) keeps the call from hanging when the path names a

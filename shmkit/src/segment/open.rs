@@ -1,0 +1,338 @@
+//! Opening segments on devices: the named-object protocol of `sync/named/object.rs` with a
+//! segment as payload, the open modes, the shared `flock` every opener holds, and the offline
+//! grow and shrink that need it exclusively.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::index::NameIndex;
+use super::manager::{Mode, SegmentManager, segment_layout};
+use super::mem::Mem;
+use crate::alloc::MemoryAlgorithm;
+use crate::error::{Error, ErrorKind, Result};
+use crate::region::{
+    Access, FileMapping, MappedRegion, OpenMode, Permissions, XsiKey, XsiSharedMemory,
+};
+use crate::sync::named::object::{
+    Device, Kind, OpenConfig, create_object, open_object, open_or_create_object,
+};
+use crate::sys::{self, LockKind};
+
+/// How long an opener waits for an offline grow or shrink (which holds the exclusive `flock`)
+/// to finish.
+const SHARE_WAIT: Duration = Duration::from_secs(10);
+
+/// Takes the shared `flock` an open segment holds for as long as it is open, waiting (bounded)
+/// while a grow or shrink holds it exclusively.
+pub(crate) fn hold_shared(fd: &sys::Fd, what: &Path) -> Result<()> {
+    let deadline = Instant::now() + SHARE_WAIT;
+    let mut nap = Duration::from_micros(50);
+    loop {
+        if sys::flock_try_lock(fd, LockKind::Shared, what)? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "{} is being grown or shrunk by another process (still after {SHARE_WAIT:?})",
+                    what.display()
+                ),
+            ));
+        }
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(5));
+    }
+}
+
+/// Takes the exclusive `flock` for an offline grow or shrink, without waiting.
+pub(crate) fn try_exclusive(fd: &sys::Fd, what: &Path) -> Result<()> {
+    if sys::flock_try_lock(fd, LockKind::Exclusive, what)? {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Busy,
+            format!(
+                "{} is open in another process (or another handle): it can only be grown or \
+                 shrunk while nobody has it open",
+                what.display()
+            ),
+        ))
+    }
+}
+
+/// How an opener maps a segment.
+pub(crate) fn access_for(mode: Mode) -> Access {
+    match mode {
+        Mode::ReadWrite => Access::ReadWrite,
+        // Private even when read-only: a lock a user finds in a read-only segment and takes
+        // writes its page, which must copy rather than fault.
+        Mode::ReadOnly | Mode::CopyOnWrite => Access::CopyOnWrite,
+    }
+}
+
+/// Creates a segment of `size` bytes on the freshly created `dev`.
+pub(crate) fn create<D: Device, M: MemoryAlgorithm, I: NameIndex>(
+    dev: &D,
+    kind: Kind,
+    size: usize,
+) -> Result<SegmentManager<M, I>> {
+    check_size::<M, I>(size)?;
+    let region = create_object(dev, segment_layout(kind), size, |region, _| {
+        Mem::scoped(region, SegmentManager::<M, I>::format)
+    })?;
+    // registry: register (base, len, segment id) with the pointer layer's mapping registry
+    // here (and unregister before unmapping), once `crate::ptr` lands.
+    SegmentManager::attach(Mem::from_region(region)?, Mode::ReadWrite, &dev.describe())
+}
+
+/// Opens the segment on `dev` as `mode`.
+pub(crate) fn open<D: Device, M: MemoryAlgorithm, I: NameIndex>(
+    dev: &D,
+    kind: Kind,
+    mode: Mode,
+) -> Result<SegmentManager<M, I>> {
+    let region = open_object(dev, segment_layout(kind), OpenConfig::default())?;
+    attach(dev, region, mode)
+}
+
+fn attach<D: Device, M: MemoryAlgorithm, I: NameIndex>(
+    dev: &D,
+    region: MappedRegion,
+    mode: Mode,
+) -> Result<SegmentManager<M, I>> {
+    let region = if mode == Mode::ReadWrite {
+        region
+    } else {
+        drop(region);
+        dev.map_as(access_for(mode))?
+    };
+    // registry: register here too (see `create`).
+    SegmentManager::attach(Mem::from_region(region)?, mode, &dev.describe())
+}
+
+/// Opens the segment, creating it with `size` bytes if missing (race-free; a segment whose
+/// creator died while formatting it is replaced). `open_dev` opens or creates the device and
+/// takes the shared `flock`.
+pub(crate) fn open_or_create<D: Device, M: MemoryAlgorithm, I: NameIndex>(
+    open_dev: impl FnMut() -> Result<D>,
+    kind: Kind,
+    size: usize,
+) -> Result<(SegmentManager<M, I>, D)> {
+    check_size::<M, I>(size)?;
+    let (dev, region) = open_or_create_object(
+        open_dev,
+        segment_layout(kind),
+        size,
+        |region, _| Mem::scoped(region, SegmentManager::<M, I>::format),
+        OpenConfig::default(),
+    )?;
+    let seg = attach(&dev, region, Mode::ReadWrite)?;
+    Ok((seg, dev))
+}
+
+pub(crate) fn check_size<M: MemoryAlgorithm, I: NameIndex>(size: usize) -> Result<()> {
+    let min = SegmentManager::<M, I>::min_size();
+    if size < min {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("a segment of {size} bytes is too small: at least {min} are needed"),
+        ));
+    }
+    Ok(())
+}
+
+/// Grows the segment on `dev` (whose exclusive `flock` the caller holds) by `extra` bytes;
+/// returns the new size.
+pub(crate) fn grow<D: Device, M: MemoryAlgorithm, I: NameIndex>(
+    dev: &D,
+    kind: Kind,
+    extra: usize,
+) -> Result<usize> {
+    let what = dev.describe();
+    let seg = open::<D, M, I>(dev, kind, Mode::ReadWrite)?;
+    // Repairs it first if a process died holding its lock.
+    seg.atomic(|_| ())?;
+    let old = seg.size();
+    drop(seg);
+    let area = (old - super::layout::AREA) & !15;
+    let new = extra
+        .max(32)
+        .checked_next_multiple_of(16)
+        .and_then(|e| (super::layout::AREA + area).checked_add(e))
+        .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "the grown size overflows"))?;
+    dev.set_len(new as u64)?;
+    let mem = Mem::from_region(dev.map()?)?;
+    drop(SegmentManager::<M, I>::grow_in_place(mem, &what)?);
+    Ok(new)
+}
+
+/// Shrinks the segment on `dev` (exclusive `flock` held) to its last allocated block; returns
+/// the new size.
+pub(crate) fn shrink<D: Device, M: MemoryAlgorithm, I: NameIndex>(
+    dev: &D,
+    kind: Kind,
+) -> Result<usize> {
+    let seg = open::<D, M, I>(dev, kind, Mode::ReadWrite)?;
+    let new = seg.shrink_in_place()?;
+    drop(seg);
+    dev.set_len(new as u64)?;
+    Ok(new)
+}
+
+// ----- files --------------------------------------------------------------------------------
+
+/// A segment's file: opened without following a symbolic link, created with `O_EXCL`.
+#[derive(Debug)]
+pub(crate) struct FileDev {
+    pub(crate) file: FileMapping,
+    created: bool,
+}
+
+impl FileDev {
+    pub(crate) fn open(path: &Path, write: bool) -> Result<FileDev> {
+        let mode = if write {
+            OpenMode::ReadWrite
+        } else {
+            OpenMode::ReadOnly
+        };
+        let fd = sys::open_file_nofollow(path, write)?;
+        Ok(FileDev {
+            file: FileMapping::from_fd(fd, path, mode),
+            created: false,
+        })
+    }
+
+    pub(crate) fn create(path: &Path, permissions: Permissions) -> Result<FileDev> {
+        let fd = sys::create_file(path, permissions.mode())?;
+        Ok(FileDev {
+            file: FileMapping::from_fd(fd, path, OpenMode::ReadWrite),
+            created: true,
+        })
+    }
+
+    /// Opens the file read-write, or creates it (race-free: exactly one process creates).
+    pub(crate) fn open_or_create(path: &Path, permissions: Permissions) -> Result<FileDev> {
+        for _ in 0..10_000 {
+            match FileDev::open(path, true) {
+                Ok(d) => return Ok(d),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            match FileDev::create(path, permissions) {
+                Ok(d) => return Ok(d),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Busy,
+            format!(
+                "{} kept appearing and disappearing during open_or_create",
+                path.display()
+            ),
+        ))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    pub(crate) fn lock_path(&self) -> PathBuf {
+        self.file.path().to_owned()
+    }
+}
+
+impl Device for FileDev {
+    fn describe(&self) -> String {
+        self.file.path().display().to_string()
+    }
+
+    fn created(&self) -> bool {
+        self.created
+    }
+
+    fn len(&self) -> Result<u64> {
+        self.file.len()
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        self.file.fd().reserve_len(len)
+    }
+
+    fn map(&self) -> Result<MappedRegion> {
+        MappedRegion::map(&self.file)
+    }
+
+    fn map_as(&self, access: Access) -> Result<MappedRegion> {
+        MappedRegion::options().access(access).map(&self.file)
+    }
+
+    fn link_count(&self) -> Result<u64> {
+        sys::shm_link_count(self.file.fd())
+    }
+
+    fn unlink(&self) -> Result<()> {
+        FileMapping::remove(self.file.path())
+    }
+}
+
+// ----- System V -----------------------------------------------------------------------------
+
+/// A segment's System V shared memory.
+#[derive(Debug)]
+pub(crate) struct XsiDev {
+    pub(crate) xsi: XsiSharedMemory,
+    pub(crate) key: XsiKey,
+}
+
+impl Device for XsiDev {
+    fn describe(&self) -> String {
+        format!(
+            "XSI shared memory key {:#x} (id {})",
+            self.key.raw(),
+            self.xsi.id()
+        )
+    }
+
+    fn created(&self) -> bool {
+        self.xsi.created()
+    }
+
+    fn len(&self) -> Result<u64> {
+        self.xsi.len()
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        if self.xsi.len()? == len {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Unsupported,
+                "an XSI segment's size is fixed when it is created",
+            ))
+        }
+    }
+
+    fn map(&self) -> Result<MappedRegion> {
+        MappedRegion::map(&self.xsi)
+    }
+
+    fn map_as(&self, access: Access) -> Result<MappedRegion> {
+        MappedRegion::options().access(access).map(&self.xsi)
+    }
+
+    fn link_count(&self) -> Result<u64> {
+        // "Still named": the key still leads to this segment.
+        match XsiSharedMemory::open(self.key, OpenMode::ReadOnly) {
+            Ok(x) if x.id() == self.xsi.id() => Ok(1),
+            Ok(_) => Ok(0),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn unlink(&self) -> Result<()> {
+        XsiSharedMemory::remove(self.xsi.id())
+    }
+}
