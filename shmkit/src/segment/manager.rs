@@ -6,7 +6,6 @@ use std::cell::{RefCell, UnsafeCell};
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::handle::Handle;
 use super::index::{self, IndexKind, NameIndex, Space};
 use super::layout::{
     AREA, C_AREA_LEN, C_AREA_OFF, C_FORMAT, C_ID, C_INDEX, C_INFLIGHT, C_LOCK, C_NAMED, C_REPAIRS,
@@ -17,6 +16,7 @@ use super::layout::{
 use super::mem::Mem;
 use crate::alloc::{BestFit, MemoryAlgorithm};
 use crate::error::{Error, ErrorKind, Result};
+use crate::ptr::Handle;
 use crate::shm_safe::ShmSafe;
 use crate::sync::named::object::{self, HEADER_SIZE, Header, Kind, Layout};
 use crate::sync::{RecursiveMutex, RecursiveMutexGuard};

@@ -119,7 +119,6 @@
 
 mod external;
 mod file;
-mod handle;
 mod heap;
 pub mod index;
 mod layout;
@@ -132,9 +131,11 @@ mod open;
 mod shm;
 mod xsi;
 
+/// An object's offset in its segment, to pass to another process: the crate-wide
+/// [`ptr::Handle`](crate::ptr::Handle).
+pub use crate::ptr::Handle;
 pub use external::ManagedExternalBuffer;
 pub use file::ManagedMappedFile;
-pub use handle::Handle;
 pub use heap::ManagedHeapMemory;
 pub use index::{HashIndex, IndexKind, NameIndex, NullIndex, OrderedIndex};
 pub use layout::InstanceKind;
