@@ -11,7 +11,7 @@ use shmkit::sync::{
 use shmkit::{ErrorKind, MappedRegion, RemoveOnDrop, SharedMemory};
 use shmkit_testkit::{child, child_roles, report, unique_name};
 
-child_roles!(ponger, waiter, rw_holder);
+child_roles!(ponger, waiter, rw_holder, rw_waiter);
 
 #[test]
 fn creation_matrix_and_kind_checks() {
@@ -314,4 +314,52 @@ fn named_upgradable_rwlock_transfers_across_processes() {
     let up = RwLockWriteGuard::downgrade_to_upgradable(w);
     drop(UpgradableGuard::downgrade(up));
     assert!(!lock.is_locked());
+}
+
+/// Child: waits on the named condvar holding the named rwlock's *write* lock (CondvarAny works
+/// with any shmkit lock), until the flag in shared memory is set.
+fn rw_waiter(args: &[String]) {
+    let lock = NamedRwLock::open(&args[0]).unwrap();
+    let cond = NamedCondvar::open(&args[1]).unwrap();
+    let region = MappedRegion::map(&SharedMemory::open(&args[2]).unwrap()).unwrap();
+    // SAFETY: these bytes are only accessed through this typed view.
+    let flags: &[AtomicU32; 2] = unsafe { region.get(0) }.unwrap();
+    let guard = lock.write().unwrap();
+    flags[1].store(1, Ordering::Release);
+    let guard = cond
+        .wait_while(guard, |_| flags[0].load(Ordering::Acquire) == 0)
+        .unwrap();
+    drop(guard);
+    report("woke", flags[0].load(Ordering::Acquire));
+}
+
+#[test]
+fn a_named_condvar_waits_with_a_rwlock_write_guard_across_processes() {
+    let (l, c, s) = (unique_name("cvl"), unique_name("cvc"), unique_name("cvs"));
+    let _g = (
+        RemoveOnDrop::shared_memory(&l),
+        RemoveOnDrop::shared_memory(&c),
+        RemoveOnDrop::shared_memory(&s),
+    );
+    let lock = NamedRwLock::create(&l).unwrap();
+    let cond = NamedCondvar::create(&c).unwrap();
+    let shm = SharedMemory::create(&s).unwrap();
+    shm.set_len(4096).unwrap();
+    let region = MappedRegion::map(&shm).unwrap();
+    // SAFETY: as in the child.
+    let flags: &[AtomicU32; 2] = unsafe { region.get(0) }.unwrap();
+    let w = child("rw_waiter")
+        .args([l.as_str(), c.as_str(), s.as_str()])
+        .spawn();
+    assert!(shmkit_testkit::wait_until(
+        Duration::from_secs(30),
+        || flags[1].load(Ordering::Acquire) == 1
+    ));
+    {
+        // Getting the write lock proves the child released it inside wait.
+        let _guard = lock.write().unwrap();
+        flags[0].store(5, Ordering::Release);
+        cond.notify_all();
+    }
+    assert_eq!(w.wait().value("woke"), "5");
 }

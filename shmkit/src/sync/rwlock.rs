@@ -1251,3 +1251,35 @@ macro_rules! fmt_guard {
 fmt_guard!(RwLockReadGuard, K);
 fmt_guard!(RwLockWriteGuard, K);
 fmt_guard!(UpgradableGuard);
+
+/// Lets a [`CondvarAny`](crate::sync::CondvarAny) (or a
+/// [`NamedCondvar`](crate::sync::NamedCondvar)) wait with a write lock.
+impl<'a, T: ?Sized, K> crate::sync::Lockable for RwLockWriteGuard<'a, T, K> {
+    type Unlocked = &'a RwLock<T>;
+
+    fn unlock(guard: Self) -> &'a RwLock<T> {
+        let lock = guard.lock;
+        drop(guard);
+        lock
+    }
+
+    fn relock(lock: &'a RwLock<T>) -> LockResult<Self> {
+        lock.write_as()
+    }
+}
+
+/// Lets a [`CondvarAny`](crate::sync::CondvarAny) (or a
+/// [`NamedCondvar`](crate::sync::NamedCondvar)) wait with a read lock.
+impl<'a, T: ?Sized, K> crate::sync::Lockable for RwLockReadGuard<'a, T, K> {
+    type Unlocked = &'a RwLock<T>;
+
+    fn unlock(guard: Self) -> &'a RwLock<T> {
+        let lock = guard.lock;
+        drop(guard);
+        lock
+    }
+
+    fn relock(lock: &'a RwLock<T>) -> LockResult<Self> {
+        lock.read_as()
+    }
+}

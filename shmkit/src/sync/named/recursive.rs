@@ -463,3 +463,17 @@ impl fmt::Debug for NamedRecursiveMutexGuard<'_> {
             .finish_non_exhaustive()
     }
 }
+
+/// Lets a [`NamedCondvar`](crate::sync::NamedCondvar) wait with the named recursive mutex (the
+/// thread's only guard of it, as for [`RecursiveMutexGuard`]).
+impl<'a> crate::sync::Lockable for NamedRecursiveMutexGuard<'a> {
+    type Unlocked = &'a crate::sync::RecursiveMutex<()>;
+
+    fn unlock(guard: Self) -> &'a crate::sync::RecursiveMutex<()> {
+        crate::sync::Lockable::unlock(guard.guard)
+    }
+
+    fn relock(mutex: &'a crate::sync::RecursiveMutex<()>) -> LockResult<Self> {
+        super::map_lock(mutex.lock(), NamedRecursiveMutexGuard::new)
+    }
+}
