@@ -76,6 +76,7 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
 
     println!();
     println!("Done. Objects left in shared memory: none (the guards removed them).");
+    println!("To see what sits in /dev/shm at any time: cargo run -p shmkit-cli -- ls --all");
     Ok(())
 }
 
