@@ -245,13 +245,20 @@ fn peek_returns_the_next_receive_without_removing_it() {
     // lock by a receive), and priorities in and out of order.
     let (name, q, _c) = queue("peek", 8, 8192);
     assert_eq!(q.peek_vec().unwrap(), None);
-    child("ordered_sender").arg(&name).args(["3", "9", "3"]).run();
+    child("ordered_sender")
+        .arg(&name)
+        .args(["3", "9", "3"])
+        .run();
     let long = make_message(42, 6000);
     q.send(&long, 5).unwrap();
     let mut received = Vec::new();
     while let Some(peeked) = q.peek_vec().unwrap() {
         let len = q.len();
-        assert_eq!(q.peek_vec().unwrap().as_ref(), Some(&peeked), "peek is repeatable");
+        assert_eq!(
+            q.peek_vec().unwrap().as_ref(),
+            Some(&peeked),
+            "peek is repeatable"
+        );
         assert_eq!(q.len(), len, "peek removes nothing");
         let got = q.try_receive_vec().unwrap().expect("peek saw a message");
         assert_eq!(got, peeked);
