@@ -1,5 +1,6 @@
-//! The `shmkit` binary against real objects made here: named locks, semaphores, message queues, plain shared
-//! memory, hand-damaged headers, and objects left behind by child processes that exited.
+//! The `shmkit` binary against real objects made here: named locks, semaphores, message queues,
+//! plain shared memory, hand-damaged headers, and objects left behind by child processes that
+//! exited.
 //!
 //! Every object has a unique name (`shmkit-t-<pid>-...`), and `clean` runs with `--prefix`, so
 //! these tests never touch what other tests (or other programs) have in /dev/shm.
