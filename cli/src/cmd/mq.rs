@@ -145,9 +145,8 @@ fn create(args: &CreateArgs, json: bool) -> Result<Outcome, Failure> {
         Permissions::from_mode(args.mode),
     )
     .map_err(|e| Failure::of(&format!("cannot create queue `{name}`"), &e))?;
-    let mut outcome = Outcome::default();
     let mode = format!("{:04o}", args.mode);
-    outcome.out = if json {
+    let out = if json {
         format::json(&JsonCreated {
             name,
             max_msgs: args.max_msgs,
@@ -160,7 +159,10 @@ fn create(args: &CreateArgs, json: bool) -> Result<Outcome, Failure> {
             args.max_msgs, args.max_size
         )
     };
-    Ok(outcome)
+    Ok(Outcome {
+        out,
+        ..Outcome::default()
+    })
 }
 
 fn send(args: &SendArgs, json: bool) -> Result<Outcome, Failure> {
@@ -186,9 +188,8 @@ fn send(args: &SendArgs, json: bool) -> Result<Outcome, Failure> {
             ),
         ));
     }
-    let mut outcome = Outcome::default();
     let queued = q.len();
-    outcome.out = if json {
+    let out = if json {
         format::json(&JsonSent {
             name,
             bytes: msg.len(),
@@ -202,7 +203,10 @@ fn send(args: &SendArgs, json: bool) -> Result<Outcome, Failure> {
             args.priority
         )
     };
-    Ok(outcome)
+    Ok(Outcome {
+        out,
+        ..Outcome::default()
+    })
 }
 
 fn recv(args: &RecvArgs, json: bool) -> Result<Outcome, Failure> {
@@ -249,8 +253,7 @@ fn message(name: &str, msg: &[u8], priority: u32, queued: usize, json: bool) -> 
         let _ = write!(s, "{b:02x}");
         s
     });
-    let mut outcome = Outcome::default();
-    outcome.out = if json {
+    let out = if json {
         format::json(&JsonMessage {
             name,
             priority,
@@ -265,5 +268,8 @@ fn message(name: &str, msg: &[u8], priority: u32, queued: usize, json: bool) -> 
             None => format!("priority {priority} (hex): {hex}\n"),
         }
     };
-    outcome
+    Outcome {
+        out,
+        ..Outcome::default()
+    }
 }
