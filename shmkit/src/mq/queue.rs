@@ -595,6 +595,8 @@ impl MessageQueue {
     ///
     /// Another process may receive the message between this call and a following
     /// [`try_receive_vec`](MessageQueue::try_receive_vec), which then returns a different one.
+    /// The copy is made under the queue lock whatever the message's length, so peeking at a
+    /// long message holds up other senders and receivers for the copy.
     ///
     /// # Errors
     ///
