@@ -2,8 +2,8 @@
 //! uses. A front end to [`shmkit::inspect`].
 //!
 //! Each subcommand is one module in `cmd/` with its clap `Args` and a `run` that returns an
-//! [`Outcome`] (what to print, and the exit status): the message queue commands (`shmkit mq
-//! create|send|recv|peek`) slot in as one more variant of [`Command`] and one more module.
+//! [`Outcome`] (what to print, and the exit status). `shmkit mq create|send|recv|peek` works
+//! message queues from the shell.
 
 mod cmd;
 mod fail;
@@ -19,7 +19,8 @@ use fail::Failure;
 const EXIT_STATUS: &str = "\
 Exit status:
   0  success (for `check`: the object is sound; warnings may be printed)
-  1  `check` found problems; an object is in use or could not be removed; other errors
+  1  `check` found problems; an object is in use or could not be removed; `mq send` found the
+     queue full, `mq recv` or `mq peek` found it empty (after --timeout, if given); other errors
   2  bad usage, or an invalid object name
   3  no such object
   4  permission denied";
@@ -48,7 +49,8 @@ enum Command {
     Rm(cmd::rm::Args),
     /// Remove objects left behind by dead processes (nothing in use is removed)
     Clean(cmd::clean::Args),
-    // `Mq(cmd::mq::Args)`: message queues from the shell, when they land.
+    /// Message queues from the shell: create, send, receive, peek
+    Mq(cmd::mq::Args),
 }
 
 /// What a command prints and how the process exits.
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args, cli.json),
         Command::Rm(args) => cmd::rm::run(args, cli.json),
         Command::Clean(args) => cmd::clean::run(args, cli.json),
+        Command::Mq(args) => cmd::mq::run(args, cli.json),
     };
     let outcome = result.unwrap_or_else(|failure| {
         let mut outcome = Outcome::default();

@@ -1,5 +1,6 @@
-//! The `shmkit` binary against real objects made here: named locks, semaphores, plain shared
-//! memory, hand-damaged headers, and objects left behind by child processes that exited.
+//! The `shmkit` binary against real objects made here: named locks, semaphores, message queues,
+//! plain shared memory, hand-damaged headers, and objects left behind by child processes that
+//! exited.
 //!
 //! Every object has a unique name (`shmkit-t-<pid>-...`), and `clean` runs with `--prefix`, so
 //! these tests never touch what other tests (or other programs) have in /dev/shm.
@@ -511,4 +512,145 @@ fn permission_problems_have_their_own_exit_status() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn mq_create_send_peek_recv_in_priority_order() {
+    let mut cleanup = Cleanup::new();
+    let q = unique_name("mq");
+    cleanup.shm(&q);
+
+    let run = shmkit(&["mq", "create", &q, "--max-msgs", "2", "--max-size", "64"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("created message queue"), "{run:?}");
+    let line = ls_line(&shmkit(&["ls"]).stdout, &q).map(str::to_owned);
+    assert!(line.unwrap().starts_with("message-queue "));
+    let json = shmkit(&["ls", "--json"]).json();
+    let listed = json.as_array().unwrap().iter().find(|o| o["name"] == q);
+    assert_eq!(listed.unwrap()["kind"], "message-queue");
+    assert_eq!(listed.unwrap()["mode"], "0600");
+    let run = shmkit(&["mq", "create", &q, "--max-msgs", "2", "--max-size", "64"]);
+    assert_eq!(run.code, 1, "already exists: {run:?}");
+
+    let run = shmkit(&["mq", "send", &q, "routine", "--priority", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("priority 1 (1 queued)"), "{run:?}");
+    let sent = shmkit(&["mq", "send", &q, "urgent", "--priority", "7", "--json"]).json();
+    assert_eq!(sent["bytes"], 6);
+    assert_eq!(sent["queued"], 2);
+    let full = shmkit(&["mq", "send", &q, "more"]);
+    assert_eq!(full.code, 1, "{full:?}");
+    assert!(full.stderr.contains("the queue is full"), "{full:?}");
+    let full = shmkit(&["mq", "send", &q, "more", "--timeout", "20"]);
+    assert_eq!(full.code, 1, "{full:?}");
+    assert!(full.stderr.contains("still full after 20 ms"), "{full:?}");
+
+    // Peek shows the higher priority and leaves it queued.
+    let run = shmkit(&["mq", "peek", &q]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "priority 7: urgent\n"));
+    let peeked = shmkit(&["mq", "peek", &q, "--json"]).json();
+    assert_eq!(peeked["text"], "urgent");
+    assert_eq!(peeked["priority"], 7);
+    assert_eq!(peeked["queued"], 2);
+
+    let run = shmkit(&["mq", "recv", &q]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "priority 7: urgent\n"));
+    let got = shmkit(&["mq", "recv", &q, "--json"]).json();
+    assert_eq!(got["text"], "routine");
+    assert_eq!(got["hex"], "726f7574696e65");
+    assert_eq!(got["priority"], 1);
+    assert_eq!(got["queued"], 0);
+
+    // Empty: exit status 1, for recv (with and without a timeout) and peek.
+    let empty = shmkit(&["mq", "recv", &q]);
+    assert_eq!(empty.code, 1, "{empty:?}");
+    assert!(empty.stderr.contains("the queue is empty"), "{empty:?}");
+    assert!(empty.stdout.is_empty(), "{empty:?}");
+    let empty = shmkit(&["mq", "recv", &q, "--timeout", "20"]);
+    assert_eq!(empty.code, 1, "{empty:?}");
+    assert!(empty.stderr.contains("within 20 ms"), "{empty:?}");
+    let empty = shmkit(&["mq", "peek", &q]);
+    assert_eq!(empty.code, 1, "{empty:?}");
+    assert!(empty.stderr.contains("the queue is empty"), "{empty:?}");
+
+    let run = shmkit(&["rm", &q]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!exists(&q));
+}
+
+#[test]
+fn mq_recv_with_a_timeout_waits_for_a_message_and_shows_bytes_as_hex() {
+    let mut cleanup = Cleanup::new();
+    let q = unique_name("mq-wait");
+    cleanup.shm(&q);
+    let created = shmkit(&["mq", "create", &q, "--max-msgs", "4", "--max-size", "8"]);
+    assert_eq!(created.code, 0, "{created:?}");
+
+    let waiting = command(&["mq", "recv", &q, "--timeout", "20000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let sender = shmkit::MessageQueue::open(&q).unwrap();
+    sender.send(&[0x00, 0xff, 0x41], 3).unwrap();
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "priority 3 (hex): 00ff41\n"
+    );
+
+    sender.send(b"\xff", 0).unwrap();
+    let json = shmkit(&["mq", "peek", &q, "--json"]).json();
+    assert_eq!(json["text"], Value::Null);
+    assert_eq!(json["hex"], "ff");
+    drop(sender);
+    shmkit::MessageQueue::remove(&q).unwrap();
+}
+
+#[test]
+fn mq_errors_have_their_exit_statuses() {
+    let missing = unique_name("mq-missing");
+    for args in [
+        vec!["mq", "send", &missing, "x"],
+        vec!["mq", "recv", &missing],
+        vec!["mq", "peek", &missing],
+    ] {
+        let run = shmkit(&args);
+        assert_eq!(run.code, 3, "{run:?}");
+        assert!(run.stderr.contains("cannot open queue"), "{run:?}");
+    }
+    let run = shmkit(&[
+        "mq",
+        "create",
+        "bad/name",
+        "--max-msgs",
+        "1",
+        "--max-size",
+        "1",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let run = shmkit(&[
+        "mq",
+        "create",
+        &missing,
+        "--max-msgs",
+        "1",
+        "--max-size",
+        "1",
+        "--mode",
+        "9",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(!exists(&missing));
+
+    // A mutex is not a queue.
+    let mut cleanup = Cleanup::new();
+    let m = unique_name("mq-not-a-queue");
+    cleanup.shm(&m);
+    let _mutex = NamedMutex::create(&m).unwrap();
+    let run = shmkit(&["mq", "peek", &m]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("cannot open queue"), "{run:?}");
 }

@@ -239,6 +239,40 @@ fn interleaved_sends_and_receives_keep_the_order() {
     }
 }
 
+#[test]
+fn peek_returns_the_next_receive_without_removing_it() {
+    // Across processes (sent by a child), short and long messages (copied in and outside the
+    // lock by a receive), and priorities in and out of order.
+    let (name, q, _c) = queue("peek", 8, 8192);
+    assert_eq!(q.peek_vec().unwrap(), None);
+    child("ordered_sender")
+        .arg(&name)
+        .args(["3", "9", "3"])
+        .run();
+    let long = make_message(42, 6000);
+    q.send(&long, 5).unwrap();
+    let mut received = Vec::new();
+    while let Some(peeked) = q.peek_vec().unwrap() {
+        let len = q.len();
+        assert_eq!(
+            q.peek_vec().unwrap().as_ref(),
+            Some(&peeked),
+            "peek is repeatable"
+        );
+        assert_eq!(q.len(), len, "peek removes nothing");
+        let got = q.try_receive_vec().unwrap().expect("peek saw a message");
+        assert_eq!(got, peeked);
+        assert_eq!(q.len(), len - 1);
+        received.push(got);
+    }
+    let order: Vec<u32> = received.iter().map(|(_, p)| *p).collect();
+    assert_eq!(order, [9, 5, 3, 3]);
+    assert_eq!(received[1].0, long);
+    assert_eq!(received[2].0, 0u32.to_le_bytes());
+    assert_eq!(received[3].0, 2u32.to_le_bytes());
+    assert!(q.is_empty());
+}
+
 // ---------------------------------------------------------------- exactly once under load
 
 const LOAD_PRODUCERS: usize = 4;

@@ -4,4 +4,5 @@ pub(crate) mod check;
 pub(crate) mod clean;
 pub(crate) mod info;
 pub(crate) mod ls;
+pub(crate) mod mq;
 pub(crate) mod rm;

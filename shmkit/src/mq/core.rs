@@ -730,6 +730,21 @@ impl Core {
         Ok(Some((v, priority)))
     }
 
+    /// Copies the head message into a new vector without removing it (under the lock, whatever
+    /// its length: the slot stays `READY` and queued). `Ok(None)`: the queue is empty.
+    pub(super) fn peek_vec(&self) -> Result<Option<(Vec<u8>, u32)>> {
+        self.wait_for(Event::NotEmpty, Wait::No, |g| {
+            let Some(head) = self.peek(g)? else {
+                return Ok(None);
+            };
+            let mut v = vec![0; head.len];
+            // SAFETY: the slot is READY and we hold the lock: no process following the protocol
+            // writes its bytes.
+            unsafe { self.view.read_message(head.slot, &mut v) };
+            Ok(Some((v, head.priority)))
+        })
+    }
+
     /// Under the lock, with the head message found by `peek`: a short message is copied into
     /// the first `head.len` bytes of `dst` and its slot freed (`None`); a long one is taken for
     /// copying outside the lock (`Some`: finish with `finish_take`; `dst` is not used).

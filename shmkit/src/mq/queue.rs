@@ -589,6 +589,36 @@ impl MessageQueue {
         self.core.receive_vec(Wait::timeout(timeout))
     }
 
+    /// A copy of the next message (the oldest of the highest priority) and its priority,
+    /// without removing it: `Ok(None)` if the queue is empty. Never waits for a message (it
+    /// waits only for the queue lock, like every operation).
+    ///
+    /// Another process may receive the message between this call and a following
+    /// [`try_receive_vec`](MessageQueue::try_receive_vec), which then returns a different one.
+    /// The copy is made under the queue lock whatever the message's length, so peeking at a
+    /// long message holds up other senders and receivers for the copy.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Corrupted`](crate::ErrorKind::Corrupted) as for
+    /// [`send`](MessageQueue::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = shmkit::MessageQueue::anonymous(4, 64)?;
+    /// assert_eq!(q.peek_vec()?, None);
+    /// q.send(b"later", 1)?;
+    /// q.send(b"first", 7)?;
+    /// assert_eq!(q.peek_vec()?, Some((b"first".to_vec(), 7)));
+    /// assert_eq!(q.len(), 2);
+    /// assert_eq!(q.receive_vec()?, (b"first".to_vec(), 7));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn peek_vec(&self) -> Result<Option<(Vec<u8>, u32)>> {
+        self.core.peek_vec()
+    }
+
     // ------------------------------------------------------------------------ zero-copy
 
     /// Reserves a free slot (waiting if the queue is full) to write a message in place: the
