@@ -105,6 +105,30 @@ pub struct ObjectInfo {
 /// into a destroyed object; since stored types are `ShmSafe` (any bit pattern is a valid
 /// value), that is a logic error on their side, not undefined behaviour.
 ///
+/// # Pointers
+///
+/// The handle registers its mapping in the per-process [`registry`](crate::ptr::registry) under the segment's id
+/// for as long as it lives, so [`SegmentPtr`](crate::ptr::SegmentPtr)s,
+/// [`SegmentBase`](crate::ptr::SegmentBase) + [`RelPtr`](crate::ptr::RelPtr) and
+/// [`ptr::handle_of`](crate::ptr::handle_of) work for objects inside it, in every process that
+/// maps it, at whatever address:
+///
+/// ```
+/// use shmkit::{ManagedHeapMemory, ShmSafe, ptr::{self, SegmentPtr}};
+///
+/// #[derive(ShmSafe)]
+/// #[repr(C)]
+/// struct Node { next: SegmentPtr<u64> }
+///
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let value = seg.construct("value", 42u64)?;
+/// let node = seg.construct("node", Node { next: SegmentPtr::null() })?;
+/// node.next.set(value)?;
+/// assert_eq!(node.next.get()?.cast_const(), value as *const u64);
+/// assert_eq!(ptr::handle_of(value)?, seg.handle_of(value)?);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
 /// # Locking
 ///
 /// One robust, recursive lock guards the segment: every named, unique, anonymous and raw
