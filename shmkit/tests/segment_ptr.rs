@@ -204,3 +204,21 @@ fn after_dropping_the_handle_its_addresses_are_not_found() {
     let e = ptr::handle_of(&on_stack).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 }
+
+#[test]
+fn a_segment_nested_in_another_segments_memory_still_opens() {
+    let outer: ManagedHeapMemory = ManagedHeapMemory::new(1 << 18).unwrap();
+    let len = 1 << 16;
+    let block = outer.raw_ptr(outer.allocate(len).unwrap()).unwrap();
+    // SAFETY: a block of `len` bytes allocated above, used only through this slice while it
+    // lives (it is never deallocated in this test).
+    let buf = unsafe { std::slice::from_raw_parts_mut(block, len) };
+    // The buffer lies in `outer`'s registered mapping: the inner segment is not registered
+    // on its own (the registry refuses overlapping ranges), but it works.
+    let inner: ManagedExternalBuffer = ManagedExternalBuffer::create(buf).unwrap();
+    let x = inner.construct("x", 9u64).unwrap();
+    assert_eq!(inner.find::<u64>("x").unwrap(), Some(&9));
+    let m = registry::lookup(std::ptr::from_ref(x).cast()).unwrap();
+    assert_eq!(m.id().as_u64(), outer.segment_id());
+    assert_eq!(ptr::handle_of(x).unwrap(), outer.handle_of(x).unwrap());
+}
