@@ -78,7 +78,11 @@
 //! * Raw pointers are rebuilt from integers with exposed provenance
 //!   ([`std::ptr::with_exposed_provenance_mut`]): `OffsetPtr::set` and `SegmentPtr::set` expose
 //!   their target, and [`registry::register`] exposes the mapping it is given (shared memory comes
-//!   from the kernel, never from a Rust allocation).
+//!   from the kernel; a heap or external-buffer segment's buffer is accessed only by the segment
+//!   layer while registered).
+//! * Every managed segment handle ([`ManagedSharedMemory`](crate::ManagedSharedMemory) and the
+//!   other kinds) registers its mapping under its segment id for as long as it lives, so these
+//!   pointers and [`handle_of`] work for objects inside it.
 //!
 //! # Example: a list in shared memory, and a handle to its head
 //!

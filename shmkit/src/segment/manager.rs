@@ -16,7 +16,8 @@ use super::layout::{
 use super::mem::Mem;
 use crate::alloc::{BestFit, MemoryAlgorithm};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ptr::Handle;
+use crate::ptr::registry::{self, Registration};
+use crate::ptr::{Handle, SegmentId};
 use crate::shm_safe::ShmSafe;
 use crate::sync::named::object::{self, HEADER_SIZE, Header, Kind, Layout};
 use crate::sync::{RecursiveMutex, RecursiveMutexGuard};
@@ -104,6 +105,30 @@ pub struct ObjectInfo {
 /// into a destroyed object; since stored types are `ShmSafe` (any bit pattern is a valid
 /// value), that is a logic error on their side, not undefined behaviour.
 ///
+/// # Pointers
+///
+/// The handle registers its mapping in the per-process [`registry`](crate::ptr::registry) under the segment's id
+/// for as long as it lives, so [`SegmentPtr`](crate::ptr::SegmentPtr)s,
+/// [`SegmentBase`](crate::ptr::SegmentBase) + [`RelPtr`](crate::ptr::RelPtr) and
+/// [`ptr::handle_of`](crate::ptr::handle_of) work for objects inside it, in every process that
+/// maps it, at whatever address:
+///
+/// ```
+/// use shmkit::{ManagedHeapMemory, ShmSafe, ptr::{self, SegmentPtr}};
+///
+/// #[derive(ShmSafe)]
+/// #[repr(C)]
+/// struct Node { next: SegmentPtr<u64> }
+///
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let value = seg.construct("value", 42u64)?;
+/// let node = seg.construct("node", Node { next: SegmentPtr::null() })?;
+/// node.next.set(value)?;
+/// assert_eq!(node.next.get()?.cast_const(), value as *const u64);
+/// assert_eq!(ptr::handle_of(value)?, seg.handle_of(value)?);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
 /// # Locking
 ///
 /// One robust, recursive lock guards the segment: every named, unique, anonymous and raw
@@ -134,7 +159,11 @@ pub struct ObjectInfo {
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub struct SegmentManager<M: MemoryAlgorithm = BestFit, I: NameIndex = HashIndex> {
-    // Field order: the algorithm (whose arena borrows `mem`) drops before `mem`.
+    // Field order: the registration drops first (the bytes must stay valid while registered),
+    // then the algorithm (whose arena borrows `mem`), then `mem`.
+    /// This mapping's entry in the pointer registry (`None` only when the bytes lie inside
+    /// another registered mapping: a segment nested in another segment's memory).
+    _registration: Option<Registration>,
     algo: UnsafeCell<M>,
     mem: Mem,
     area: usize,
@@ -385,7 +414,9 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let arena = unsafe { mem.arena(AREA, area_len) }?;
         let algo = M::open(arena)?;
         let seed = mem.load(C_ID);
+        let registration = Self::register(&mem, seed)?;
         let seg = SegmentManager {
+            _registration: registration,
             algo: UnsafeCell::new(algo),
             mem,
             area: AREA,
@@ -411,7 +442,11 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         mem.store(C_AREA_LEN, area_len as u64);
         mem.store(C_SIZE, size as u64);
         let seed = mem.load(C_ID);
+        // A heap segment's grown buffer is at a new address: registered anew here, while the
+        // old handle (and its registration) drops when the caller replaces it.
+        let registration = Self::register(&mem, seed)?;
         Ok(SegmentManager {
+            _registration: registration,
             algo: UnsafeCell::new(algo),
             mem,
             area: AREA,
@@ -419,6 +454,30 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             mode: Mode::ReadWrite,
             _index: PhantomData,
         })
+    }
+
+    /// Registers the whole of `mem` in the per-process pointer registry as a mapping of segment
+    /// `seed` (validated non-zero), so that segment-relative pointers and
+    /// [`ptr::handle_of`](crate::ptr::handle_of) work for objects inside. Two handles of one
+    /// segment are two mappings at different addresses with the same id, which the registry
+    /// accepts. Bytes that lie inside another registered mapping (a segment built in memory
+    /// allocated from another segment) stay unregistered: pointers there resolve against the
+    /// outer segment, as they did before.
+    fn register(mem: &Mem, seed: u64) -> Result<Option<Registration>> {
+        let id = SegmentId::from_u64(seed)
+            .ok_or_else(|| Error::new(ErrorKind::Corrupted, "the segment has no id (it is 0)"))?;
+        // SAFETY: the registration is stored in the manager that owns `mem` and is dropped
+        // before it (field order), so the bytes stay valid while registered; they are a
+        // mapping, a heap buffer only the segment layer accesses, or a buffer the caller lent
+        // exclusively for the segment's lifetime (`Mem`'s constructors' contracts), and no
+        // Rust code moves values inside them: the segment places objects and never relocates
+        // them (growing a heap segment copies the bytes to a new buffer while no reference into
+        // the old one lives, and the new buffer gets its own registration).
+        match unsafe { registry::register(mem.base(), mem.len(), id) } {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.kind() == ErrorKind::Busy => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Shrinks the area to its last allocated block (offline); returns the new segment size.

@@ -15,6 +15,12 @@
 //! [`BestFit`](crate::alloc::BestFit) by default) and the [name index](index) (`I`,
 //! [`HashIndex`] by default).
 //!
+//! Every handle registers its mapping (the whole mapping, a heap segment's current buffer, or
+//! the caller's buffer) in the [pointer registry](crate::ptr::registry) under the segment id
+//! stored in the control block, until it drops: segment-relative pointers
+//! ([`SegmentPtr`](crate::ptr::SegmentPtr)) and [`ptr::handle_of`](crate::ptr::handle_of) work
+//! for objects inside it.
+//!
 //! # Layout
 //!
 //! Offsets are from the segment's base; words are native-endian `u64`s, accessed atomically.

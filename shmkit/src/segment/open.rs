@@ -81,8 +81,8 @@ pub(crate) fn create<D: Device, M: MemoryAlgorithm, I: NameIndex>(
     let region = create_object(dev, segment_layout(kind), size, |region, _| {
         Mem::scoped(region, SegmentManager::<M, I>::format)
     })?;
-    // registry: register (base, len, segment id) with the pointer layer's mapping registry
-    // here (and unregister before unmapping), once `crate::ptr` lands.
+    // `attach` registers the mapping (base, len, segment id) in the pointer registry; the
+    // manager drops the registration before it unmaps.
     SegmentManager::attach(Mem::from_region(region)?, Mode::ReadWrite, &dev.describe())
 }
 
@@ -107,7 +107,7 @@ fn attach<D: Device, M: MemoryAlgorithm, I: NameIndex>(
         drop(region);
         dev.map_as(access_for(mode))?
     };
-    // registry: register here too (see `create`).
+    // Registered by `attach` (see `create`).
     SegmentManager::attach(Mem::from_region(region)?, mode, &dev.describe())
 }
 
