@@ -1,0 +1,122 @@
+//! Runs the per-component examples (`upgradable_lock`, `message_queue`, `mapped_file`,
+//! `file_lock`, `named_objects`), so none rots: each is built by `cargo test` and run here as a
+//! child process, and key lines of its output are checked.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The directory cargo puts example binaries in, next to this test binary's `deps` directory.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} missing: cargo test builds examples before running tests",
+        path.display()
+    );
+    path
+}
+
+/// Runs example `name`, checks it succeeded and printed each of `expected`, and returns its
+/// standard output.
+fn run(name: &str, expected: &[&str]) -> String {
+    let out = Command::new(example(name)).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for e in expected {
+        assert!(stdout.contains(e), "{e:?} missing from {name}:\n{stdout}");
+    }
+    stdout
+}
+
+#[test]
+fn upgradable_lock_example() {
+    let out = run(
+        "upgradable_lock",
+        &[
+            "parent: holds the upgradable lock, balance = 100",
+            "reads balance = 100 while the parent holds the upgradable lock",
+            "try_upgrade() fails while the reader is in",
+            "now holds the write lock",
+            "parent: after both, balance = 150",
+        ],
+    );
+    // The upgrade happens only once the reader has left.
+    let left = out.find("child:  the reader leaves").unwrap();
+    let upgraded = out.find("upgrade() waited").unwrap();
+    assert!(left < upgraded, "upgraded before the reader left:\n{out}");
+}
+
+#[test]
+fn message_queue_example() {
+    run(
+        "message_queue",
+        &[
+            "child:  order: high: alarm! | normal: job A | normal: job B | low: tidy up",
+            "parent: received Reading { sensor: 1, priority: 9, value: 1.5 } (priority 9)",
+            "parent: received Reading { sensor: 4, priority: 1, value: 6.0 } (priority 1)",
+            "parent: both queues are removed",
+        ],
+    );
+}
+
+#[test]
+fn mapped_file_example() {
+    let out = run(
+        "mapped_file",
+        &[
+            "run 1:  pid",
+            "parent: run 1 has exited; the file is still there",
+            "settings version 3, limits [10, 200, 3000], greeting \"persisted across runs!\"",
+            "parent: settings.runs = 2 after both runs",
+            "parent: removed the file: exists = false",
+        ],
+    );
+    let line = out.lines().next().unwrap();
+    let path = line.strip_prefix("parent: the file is ").unwrap();
+    assert!(!std::path::Path::new(path).exists(), "{path} left behind");
+}
+
+#[test]
+fn file_lock_example() {
+    let out = run(
+        "file_lock",
+        &[
+            "holds the exclusive lock",
+            "parent: try_lock() -> None: the child holds the exclusive lock",
+            "parent: killed the child",
+            "parent: try_lock() -> Some: the kernel released the dead child's lock",
+        ],
+    );
+    let line = out.lines().next().unwrap();
+    let path = line.strip_prefix("parent: opened the lock file ").unwrap();
+    assert!(!std::path::Path::new(path).exists(), "{path} left behind");
+}
+
+#[test]
+fn named_objects_example() {
+    let out = run(
+        "named_objects",
+        &[
+            "found \"config\" by name: workers = 4, block_len = 32",
+            "from the command line: \"hello through a handle\"",
+            "get_by_handle::<Config> there -> TypeMismatch",
+            "parent: the block is signed by pid",
+            "parent: destroyed the block and \"config\" (true)",
+            "parent: removed the segment shmkit-named-objects-",
+        ],
+    );
+    let name = out
+        .lines()
+        .find_map(|l| l.strip_prefix("parent: removed the segment "))
+        .unwrap();
+    assert!(
+        !std::path::Path::new("/dev/shm").join(name).exists(),
+        "{name} left behind"
+    );
+}
