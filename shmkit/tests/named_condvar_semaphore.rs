@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use shmkit::sync::{
-    NamedCondvar, NamedMutex, NamedRwLock, NamedSemaphore, NamedUpgradableRwLock, RwLockWriteGuard,
-    TryLockError, UpgradableGuard,
+    Lockable, NamedCondvar, NamedMutex, NamedRwLock, NamedSemaphore, NamedUpgradableRwLock,
+    RwLockWriteGuard, TryLockError, UpgradableGuard,
 };
 use shmkit::{ErrorKind, MappedRegion, RemoveOnDrop, SharedMemory};
 use shmkit_testkit::{child, child_roles, report, unique_name};
 
-child_roles!(ponger, waiter, rw_holder, rw_waiter);
+child_roles!(ponger, waiter, rw_holder);
 
 #[test]
 fn creation_matrix_and_kind_checks() {
@@ -113,55 +113,6 @@ fn two_processes_ping_pong_through_named_semaphores() {
     assert_eq!(c.wait().value("answered"), N.to_string());
     assert_eq!((ping.value(), pong.value()), (0, 0));
     assert!(!pong.wait_timeout(Duration::from_millis(20)));
-}
-
-/// Child: waits on the named condvar (with the named mutex) until the flag in shared memory is
-/// set, counting its wake-ups.
-fn waiter(args: &[String]) {
-    let mutex = NamedMutex::open(&args[0]).unwrap();
-    let cond = NamedCondvar::open(&args[1]).unwrap();
-    let region = MappedRegion::map(&SharedMemory::open(&args[2]).unwrap()).unwrap();
-    // SAFETY: these bytes are only accessed through this typed view.
-    let flags: &[AtomicU32; 2] = unsafe { region.get(0) }.unwrap();
-    let guard = mutex.lock().unwrap();
-    flags[1].store(1, Ordering::Release); // "I am about to wait"
-    let guard = cond
-        .wait_while(guard, |_| flags[0].load(Ordering::Acquire) == 0)
-        .unwrap();
-    drop(guard);
-    report("woke", flags[0].load(Ordering::Acquire));
-}
-
-#[test]
-fn a_named_condvar_wakes_a_waiter_in_another_process() {
-    let (m, c, s) = (unique_name("cvm"), unique_name("cvc"), unique_name("cvs"));
-    let _g = (
-        RemoveOnDrop::shared_memory(&m),
-        RemoveOnDrop::shared_memory(&c),
-        RemoveOnDrop::shared_memory(&s),
-    );
-    let mutex = NamedMutex::create(&m).unwrap();
-    let cond = NamedCondvar::create(&c).unwrap();
-    let shm = SharedMemory::create(&s).unwrap();
-    shm.set_len(4096).unwrap();
-    let region = MappedRegion::map(&shm).unwrap();
-    // SAFETY: as in the child.
-    let flags: &[AtomicU32; 2] = unsafe { region.get(0) }.unwrap();
-
-    let w = child("waiter")
-        .args([m.as_str(), c.as_str(), s.as_str()])
-        .spawn();
-    assert!(shmkit_testkit::wait_until(
-        Duration::from_secs(30),
-        || flags[1].load(Ordering::Acquire) == 1
-    ));
-    {
-        // Taking the mutex proves the child is inside wait (it released the mutex there).
-        let _guard = mutex.lock().unwrap();
-        flags[0].store(7, Ordering::Release);
-        cond.notify_all();
-    }
-    assert_eq!(w.wait().value("woke"), "7");
 }
 
 /// Child: takes the named rwlock in the given mode, raises its semaphore, then waits for the
@@ -316,50 +267,80 @@ fn named_upgradable_rwlock_transfers_across_processes() {
     assert!(!lock.is_locked());
 }
 
-/// Child: waits on the named condvar holding the named rwlock's *write* lock (CondvarAny works
-/// with any shmkit lock), until the flag in shared memory is set.
-fn rw_waiter(args: &[String]) {
-    let lock = NamedRwLock::open(&args[0]).unwrap();
-    let cond = NamedCondvar::open(&args[1]).unwrap();
-    let region = MappedRegion::map(&SharedMemory::open(&args[2]).unwrap()).unwrap();
-    // SAFETY: these bytes are only accessed through this typed view.
-    let flags: &[AtomicU32; 2] = unsafe { region.get(0) }.unwrap();
-    let guard = lock.write().unwrap();
+/// Waits on `cond` with `guard` until `flags[0]` is set, after raising `flags[1]` ("about to
+/// wait"); returns the flag's value.
+fn wait_for_flag<G: Lockable>(cond: &NamedCondvar, guard: G, flags: &[AtomicU32; 2]) -> u32 {
     flags[1].store(1, Ordering::Release);
     let guard = cond
         .wait_while(guard, |_| flags[0].load(Ordering::Acquire) == 0)
         .unwrap();
     drop(guard);
-    report("woke", flags[0].load(Ordering::Acquire));
+    flags[0].load(Ordering::Acquire)
 }
 
-#[test]
-fn a_named_condvar_waits_with_a_rwlock_write_guard_across_processes() {
-    let (l, c, s) = (unique_name("cvl"), unique_name("cvc"), unique_name("cvs"));
+/// Child: waits on the named condvar holding the named mutex (`mutex`) or the named rwlock's
+/// write lock (`rwlock`: `CondvarAny` works with any shmkit lock), until the parent sets the
+/// flag in shared memory.
+fn waiter(args: &[String]) {
+    let cond = NamedCondvar::open(&args[2]).unwrap();
+    let region = MappedRegion::map(&SharedMemory::open(&args[3]).unwrap()).unwrap();
+    // SAFETY: these bytes are only accessed through this typed view.
+    let flags: &[AtomicU32; 2] = unsafe { region.get(0) }.unwrap();
+    let woke = match args[0].as_str() {
+        "mutex" => {
+            let mutex = NamedMutex::open(&args[1]).unwrap();
+            wait_for_flag(&cond, mutex.lock().unwrap(), flags)
+        }
+        _ => {
+            let lock = NamedRwLock::open(&args[1]).unwrap();
+            wait_for_flag(&cond, lock.write().unwrap(), flags)
+        }
+    };
+    report("woke", woke);
+}
+
+/// Parent side of the `waiter` handshake: creates the condvar and the flags, starts the child,
+/// waits until it is about to wait, then (holding the lock, which proves the child released it
+/// inside `wait`) sets the flag and notifies.
+fn condvar_handshake<G>(kind: &str, lock_name: &str, take: impl Fn() -> G, value: u32) {
+    let (c, s) = (unique_name("cvc"), unique_name("cvs"));
     let _g = (
-        RemoveOnDrop::shared_memory(&l),
         RemoveOnDrop::shared_memory(&c),
         RemoveOnDrop::shared_memory(&s),
     );
-    let lock = NamedRwLock::create(&l).unwrap();
     let cond = NamedCondvar::create(&c).unwrap();
     let shm = SharedMemory::create(&s).unwrap();
     shm.set_len(4096).unwrap();
     let region = MappedRegion::map(&shm).unwrap();
     // SAFETY: as in the child.
     let flags: &[AtomicU32; 2] = unsafe { region.get(0) }.unwrap();
-    let w = child("rw_waiter")
-        .args([l.as_str(), c.as_str(), s.as_str()])
+    let w = child("waiter")
+        .args([kind, lock_name, c.as_str(), s.as_str()])
         .spawn();
     assert!(shmkit_testkit::wait_until(
         Duration::from_secs(30),
         || flags[1].load(Ordering::Acquire) == 1
     ));
     {
-        // Getting the write lock proves the child released it inside wait.
-        let _guard = lock.write().unwrap();
-        flags[0].store(5, Ordering::Release);
+        let _guard = take();
+        flags[0].store(value, Ordering::Release);
         cond.notify_all();
     }
-    assert_eq!(w.wait().value("woke"), "5");
+    assert_eq!(w.wait().value("woke"), value.to_string());
+}
+
+#[test]
+fn a_named_condvar_wakes_a_waiter_in_another_process() {
+    let m = unique_name("cvm");
+    let _g = RemoveOnDrop::shared_memory(&m);
+    let mutex = NamedMutex::create(&m).unwrap();
+    condvar_handshake("mutex", &m, || mutex.lock().unwrap(), 7);
+}
+
+#[test]
+fn a_named_condvar_waits_with_a_rwlock_write_guard_across_processes() {
+    let l = unique_name("cvl");
+    let _g = RemoveOnDrop::shared_memory(&l);
+    let lock = NamedRwLock::create(&l).unwrap();
+    condvar_handshake("rwlock", &l, || lock.write().unwrap(), 5);
 }
