@@ -41,6 +41,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use super::condvar_any::Lockable;
 use super::error::{LockResult, OwnerDied};
 use super::mutex::MutexGuard;
 use super::sleepers::Sleepers;
@@ -61,6 +62,45 @@ pub(crate) struct WaitQueue {
 }
 
 impl WaitQueue {
+    /// The one wait of both condition variables: take a ticket, release `guard`'s lock, wait
+    /// for a notification or the deadline, take the lock again. An expired deadline returns at
+    /// once without releasing the lock.
+    pub(crate) fn wait_deadline<G: Lockable>(
+        &self,
+        guard: G,
+        deadline: Deadline,
+    ) -> LockResult<(G, WaitTimeoutResult)> {
+        if deadline.expired() {
+            return Ok((guard, WaitTimeoutResult(true)));
+        }
+        let ticket = self.ticket();
+        let unlocked = G::unlock(guard);
+        let result = WaitTimeoutResult(!self.wait(ticket, deadline));
+        match G::relock(unlocked) {
+            Ok(g) => Ok((g, result)),
+            Err(died) => Err(OwnerDied::new((died.into_inner(), result))),
+        }
+    }
+
+    /// Waits while `condition` holds, until the deadline (the `_while` variants of both
+    /// condition variables).
+    pub(crate) fn wait_deadline_while<G: Lockable>(
+        &self,
+        mut guard: G,
+        deadline: Deadline,
+        mut condition: impl FnMut(&mut G) -> bool,
+    ) -> LockResult<(G, WaitTimeoutResult)> {
+        loop {
+            if !condition(&mut guard) {
+                return Ok((guard, WaitTimeoutResult(false)));
+            }
+            if deadline.expired() {
+                return Ok((guard, WaitTimeoutResult(true)));
+            }
+            guard = self.wait_deadline(guard, deadline)?.0;
+        }
+    }
+
     pub(crate) const fn new() -> WaitQueue {
         WaitQueue {
             seq: AtomicU32::new(0),
@@ -390,23 +430,15 @@ impl Condvar {
     /// ```
     pub fn wait_timeout_while<'a, T: ?Sized, F>(
         &self,
-        mut guard: MutexGuard<'a, T>,
+        guard: MutexGuard<'a, T>,
         timeout: Duration,
         mut condition: F,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)>
     where
         F: FnMut(&mut T) -> bool,
     {
-        let deadline = Deadline::after(timeout);
-        loop {
-            if !condition(&mut *guard) {
-                return Ok((guard, WaitTimeoutResult(false)));
-            }
-            if deadline.expired() {
-                return Ok((guard, WaitTimeoutResult(true)));
-            }
-            guard = self.wait_deadline(guard, deadline)?.0;
-        }
+        self.queue
+            .wait_deadline_while(guard, Deadline::after(timeout), |g| condition(&mut **g))
     }
 
     fn wait_deadline<'a, T: ?Sized>(
@@ -414,16 +446,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         deadline: Deadline,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
-        if deadline.expired() {
-            return Ok((guard, WaitTimeoutResult(true)));
-        }
-        let ticket = self.queue.ticket();
-        let mutex = MutexGuard::unlock_into_mutex(guard);
-        let result = WaitTimeoutResult(!self.queue.wait(ticket, deadline));
-        match mutex.lock() {
-            Ok(g) => Ok((g, result)),
-            Err(died) => Err(OwnerDied::new((died.into_inner(), result))),
-        }
+        self.queue.wait_deadline(guard, deadline)
     }
 
     /// Wakes one waiter (at least one, if any waits; spinning waiters may all see it). Makes no

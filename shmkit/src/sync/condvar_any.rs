@@ -29,7 +29,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::condvar::{WaitQueue, WaitTimeoutResult};
-use super::error::{LockResult, OwnerDied};
+use super::error::LockResult;
 use super::mutex::{Mutex, MutexGuard};
 use super::recursive::{RecursiveMutex, RecursiveMutexGuard};
 use super::wait::Deadline;
@@ -334,23 +334,15 @@ impl CondvarAny {
     /// ```
     pub fn wait_timeout_while<G: Lockable, F>(
         &self,
-        mut guard: G,
+        guard: G,
         timeout: Duration,
-        mut condition: F,
+        condition: F,
     ) -> LockResult<(G, WaitTimeoutResult)>
     where
         F: FnMut(&mut G) -> bool,
     {
-        let deadline = Deadline::after(timeout);
-        loop {
-            if !condition(&mut guard) {
-                return Ok((guard, WaitTimeoutResult(false)));
-            }
-            if deadline.expired() {
-                return Ok((guard, WaitTimeoutResult(true)));
-            }
-            guard = self.wait_deadline(guard, deadline)?.0;
-        }
+        self.queue
+            .wait_deadline_while(guard, Deadline::after(timeout), condition)
     }
 
     fn wait_deadline<G: Lockable>(
@@ -358,16 +350,7 @@ impl CondvarAny {
         guard: G,
         deadline: Deadline,
     ) -> LockResult<(G, WaitTimeoutResult)> {
-        if deadline.expired() {
-            return Ok((guard, WaitTimeoutResult(true)));
-        }
-        let ticket = self.queue.ticket();
-        let unlocked = G::unlock(guard);
-        let result = WaitTimeoutResult(!self.queue.wait(ticket, deadline));
-        match G::relock(unlocked) {
-            Ok(g) => Ok((g, result)),
-            Err(died) => Err(OwnerDied::new((died.into_inner(), result))),
-        }
+        self.queue.wait_deadline(guard, deadline)
     }
 
     /// Wakes one waiter (at least one, if any waits). No system call when nobody sleeps.
