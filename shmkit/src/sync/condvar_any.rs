@@ -72,7 +72,7 @@ pub trait Lockable: Sized {
     ///
     /// # Errors
     ///
-    /// [`OwnerDied`] carrying the guard (the lock *is* held) if the lock reports that a previous
+    /// [`OwnerDied`](crate::sync::OwnerDied) carrying the guard (the lock *is* held) if the lock reports that a previous
     /// owner died holding it.
     fn relock(unlocked: Self::Unlocked) -> LockResult<Self>;
 }
@@ -180,7 +180,7 @@ impl CondvarAny {
     ///
     /// # Errors
     ///
-    /// [`OwnerDied`] carrying the guard (the lock is held again) if relocking reports that a
+    /// [`OwnerDied`](crate::sync::OwnerDied) carrying the guard (the lock is held again) if relocking reports that a
     /// previous owner died holding the lock.
     ///
     /// # Panics
@@ -256,7 +256,7 @@ impl CondvarAny {
     ///
     /// # Errors
     ///
-    /// [`OwnerDied`] carrying the guard and the result, as for [`wait`](CondvarAny::wait).
+    /// [`OwnerDied`](crate::sync::OwnerDied) carrying the guard and the result, as for [`wait`](CondvarAny::wait).
     ///
     /// # Panics
     ///
