@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+pub mod collections;
 // Lets `::shmkit::...` paths (which `#[derive(ShmSafe)]` generates) resolve inside shmkit too.
 extern crate self as shmkit;
 

@@ -25,7 +25,9 @@ use crate::fingerprint;
 ///    layout is the compiler's choice, like any `repr(Rust)` type.)
 /// 4. **Sharing is thread-safe** (`Send + Sync`), and mutation through `&Self` goes through atomics or
 ///    shmkit's locks.
-/// 5. **No drop glue that matters**: shared memory is unmapped without running destructors.
+/// 5. **Drop may be skipped**: shared memory is unmapped without running destructors, so a
+///    destructor may only release what would otherwise leak (the collections free their
+///    segment memory when dropped or destroyed), never be needed for soundness.
 ///
 /// And [`FINGERPRINT`](ShmSafe::FINGERPRINT) must describe the type as the
 /// [`fingerprint`] module says (a wrong value is not undefined behaviour, but it defeats the

@@ -49,7 +49,8 @@
 use std::cell::Cell;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use super::segment_id::SegmentId;
@@ -70,11 +71,43 @@ use crate::region::MappedRegion;
 /// assert_eq!((m.base().cast_const(), m.len(), m.id()), (segment.as_ptr(), 4096, id));
 /// # Ok::<(), shmkit::Error>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Mapping {
     pub(crate) base: usize,
     pub(crate) len: usize,
     pub(crate) id: SegmentId,
+    /// How to allocate in this mapping (managed segments opened for writing), if at all.
+    pub(crate) hooks: Option<&'static SegmentHooks>,
+}
+
+impl PartialEq for Mapping {
+    fn eq(&self, other: &Mapping) -> bool {
+        (self.base, self.len, self.id) == (other.base, other.len, other.id)
+    }
+}
+
+impl Eq for Mapping {}
+
+/// The allocation entry points of a managed segment, registered with its mapping so that the
+/// collections can allocate from the segment their header lies in (see `collections`).
+///
+/// Each function receives the mapping's base and length and works on the segment's own bytes
+/// (its control block, lock and algorithm); none keeps state in the process.
+pub(crate) struct SegmentHooks {
+    /// Allocates `size` bytes aligned to `align`; returns the block's offset from the base.
+    pub(crate) allocate:
+        unsafe fn(base: *mut u8, len: usize, size: usize, align: usize) -> Result<u64>,
+    /// Frees the block at an offset returned by `allocate`.
+    pub(crate) deallocate: unsafe fn(base: *mut u8, len: usize, offset: u64) -> Result<()>,
+    /// Grows the block at `offset` in place to at least `min` bytes (up to `preferred`);
+    /// returns its new usable size, or `Ok(None)` when the neighbour is not free.
+    pub(crate) grow_in_place: unsafe fn(
+        base: *mut u8,
+        len: usize,
+        offset: u64,
+        min: usize,
+        preferred: usize,
+    ) -> Result<Option<usize>>,
 }
 
 impl Mapping {
@@ -173,6 +206,8 @@ struct Entry {
     mapping: Mapping,
     /// Which registration owns the entry (registrations are unique even for equal ranges).
     key: u64,
+    /// Threads using the mapping through [`with_sole_mapping`]: unregistering waits for them.
+    pins: Arc<AtomicUsize>,
 }
 
 /// The table, sorted by base; ranges do not overlap.
@@ -191,6 +226,7 @@ struct Cached {
     base: usize,
     len: usize,
     id: SegmentId,
+    hooks: Option<&'static SegmentHooks>,
     generation: u64,
 }
 
@@ -202,6 +238,7 @@ const EMPTY: Cached = Cached {
         Some(id) => id,
         None => unreachable!(),
     },
+    hooks: None,
     generation: 0,
 };
 
@@ -247,6 +284,7 @@ pub(crate) fn lookup_addr(addr: usize) -> Option<Mapping> {
             base: c.base,
             len: c.len,
             id: c.id,
+            hooks: c.hooks,
         });
     }
     lookup_slow(addr)
@@ -277,6 +315,7 @@ fn lookup_slow(addr: usize) -> Option<Mapping> {
             base: m.base,
             len: m.len,
             id: m.id,
+            hooks: m.hooks,
             generation,
         })
     });
@@ -320,6 +359,22 @@ fn lookup_slow(addr: usize) -> Option<Mapping> {
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub unsafe fn register(base: *const u8, len: usize, id: SegmentId) -> Result<Registration> {
+    // SAFETY: the caller's contract is ours.
+    unsafe { register_with_hooks(base, len, id, None) }
+}
+
+/// [`register`], with the segment's allocation entry points.
+///
+/// # Safety
+///
+/// As [`register`]; and `hooks`, given the mapping's base and length, operate on a managed
+/// segment laid out there.
+pub(crate) unsafe fn register_with_hooks(
+    base: *const u8,
+    len: usize,
+    id: SegmentId,
+    hooks: Option<&'static SegmentHooks>,
+) -> Result<Registration> {
     if base.is_null() || len == 0 {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
@@ -339,6 +394,7 @@ pub unsafe fn register(base: *const u8, len: usize, id: SegmentId) -> Result<Reg
         base: addr,
         len,
         id,
+        hooks,
     };
     let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
     let mut table = TABLE.write().unwrap_or_else(PoisonError::into_inner);
@@ -365,18 +421,72 @@ pub unsafe fn register(base: *const u8, len: usize, id: SegmentId) -> Result<Reg
             ),
         ));
     }
-    table.insert(at, Entry { mapping, key });
+    table.insert(
+        at,
+        Entry {
+            mapping,
+            key,
+            pins: Arc::new(AtomicUsize::new(0)),
+        },
+    );
     Ok(Registration { mapping, key })
 }
 
-fn unregister(key: u64) {
-    let mut table = TABLE.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(i) = table.iter().position(|e| e.key == key) {
-        table.remove(i);
+/// Runs `f` on the one registered mapping of segment `id`, which cannot be unregistered (and
+/// so not unmapped) until `f` returns: unregistering waits for it. `None` when no mapping, or
+/// more than one, has that id: with two mappings of one segment in this process (one of them
+/// possibly a private copy) nothing says which one is meant.
+///
+/// For values that left their segment (a collection popped onto the stack): they free their
+/// memory when dropped. The table's lock is not held while `f` runs, so `f` may resolve other
+/// pointers; it must not drop the handle of this very mapping (that would wait for itself).
+pub(crate) fn with_sole_mapping<R>(id: SegmentId, f: impl FnOnce(Mapping) -> R) -> Option<R> {
+    let (mapping, pins) = {
+        let table = TABLE.read().unwrap_or_else(PoisonError::into_inner);
+        let mut found = table.iter().filter(|e| e.mapping.id == id);
+        let one = found.next()?;
+        if found.next().is_some() {
+            return None;
+        }
+        // Taken under the read lock: an unregistration (write lock) either removed the entry
+        // before (not found) or will see this pin after.
+        one.pins.fetch_add(1, Ordering::Acquire);
+        (one.mapping, Arc::clone(&one.pins))
+    };
+    struct Unpin(Arc<AtomicUsize>);
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Release);
+        }
     }
-    // Under the write lock: a reader holding the read lock sees a generation that matches the
-    // table it searches.
-    GENERATION.0.fetch_add(1, Ordering::Relaxed);
+    let _unpin = Unpin(pins);
+    Some(f(mapping))
+}
+
+fn unregister(key: u64) {
+    let pins = {
+        let mut table = TABLE.write().unwrap_or_else(PoisonError::into_inner);
+        let pins = table
+            .iter()
+            .position(|e| e.key == key)
+            .map(|i| table.remove(i).pins);
+        // Under the write lock: a reader holding the read lock sees a generation that matches
+        // the table it searches.
+        GENERATION.0.fetch_add(1, Ordering::Relaxed);
+        pins
+    };
+    // The entry is gone, so no new pin can be taken; wait for the threads still using it.
+    if let Some(pins) = pins {
+        let mut spins = 0u32;
+        while pins.load(Ordering::Acquire) != 0 {
+            spins += 1;
+            if spins < 100 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+    }
 }
 
 /// A registered mapping; dropping it unregisters the range (and invalidates every thread's

@@ -16,7 +16,7 @@ use super::layout::{
 use super::mem::Mem;
 use crate::alloc::{BestFit, MemoryAlgorithm};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ptr::registry::{self, Registration};
+use crate::ptr::registry::{self, Registration, SegmentHooks};
 use crate::ptr::{Handle, SegmentId};
 use crate::shm_safe::ShmSafe;
 use crate::sync::named::object::{self, HEADER_SIZE, Header, Kind, Layout};
@@ -414,7 +414,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let arena = unsafe { mem.arena(AREA, area_len) }?;
         let algo = M::open(arena)?;
         let seed = mem.load(C_ID);
-        let registration = Self::register(&mem, seed)?;
+        let registration = Self::register(&mem, seed, mode != Mode::ReadOnly)?;
         let seg = SegmentManager {
             _registration: registration,
             algo: UnsafeCell::new(algo),
@@ -444,7 +444,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let seed = mem.load(C_ID);
         // A heap segment's grown buffer is at a new address: registered anew here, while the
         // old handle (and its registration) drops when the caller replaces it.
-        let registration = Self::register(&mem, seed)?;
+        let registration = Self::register(&mem, seed, true)?;
         Ok(SegmentManager {
             _registration: registration,
             algo: UnsafeCell::new(algo),
@@ -463,9 +463,13 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// accepts. Bytes that lie inside another registered mapping (a segment built in memory
     /// allocated from another segment) stay unregistered: pointers there resolve against the
     /// outer segment, as they did before.
-    fn register(mem: &Mem, seed: u64) -> Result<Option<Registration>> {
+    ///
+    /// Writable handles register the segment's allocation entry points with the mapping
+    /// ([`SegmentHooks`]), which is how a collection allocates from the segment its header is in.
+    fn register(mem: &Mem, seed: u64, writable: bool) -> Result<Option<Registration>> {
         let id = SegmentId::from_u64(seed)
             .ok_or_else(|| Error::new(ErrorKind::Corrupted, "the segment has no id (it is 0)"))?;
+        let hooks = writable.then_some(Self::HOOKS);
         // SAFETY: the registration is stored in the manager that owns `mem` and is dropped
         // before it (field order), so the bytes stay valid while registered; they are a
         // mapping, a heap buffer only the segment layer accesses, or a buffer the caller lent
@@ -473,9 +477,97 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         // Rust code moves values inside them: the segment places objects and never relocates
         // them (growing a heap segment copies the bytes to a new buffer while no reference into
         // the old one lives, and the new buffer gets its own registration).
-        match unsafe { registry::register(mem.base(), mem.len(), id) } {
+        // The hooks operate on the segment laid out in these bytes (validated by the caller,
+        // `attach` or `grow_in_place`), with this manager's algorithm and index.
+        match unsafe { registry::register_with_hooks(mem.base(), mem.len(), id, hooks) } {
             Ok(r) => Ok(Some(r)),
             Err(e) if e.kind() == ErrorKind::Busy => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The entry points registered with writable mappings (one table per algorithm and index).
+    const HOOKS: &'static SegmentHooks = &SegmentHooks {
+        allocate: Self::hook_allocate,
+        deallocate: Self::hook_deallocate,
+        grow_in_place: Self::hook_grow_in_place,
+    };
+
+    /// A manager over the bytes of a segment another manager of this process has open (and
+    /// registered with these hooks): no registration of its own, nothing freed when it drops.
+    ///
+    /// # Safety
+    ///
+    /// `base..base + len` is a registered, writable mapping of a segment of this algorithm and
+    /// index, and stays mapped while the returned manager lives.
+    unsafe fn borrowed_view(base: *mut u8, len: usize) -> Result<Self> {
+        // SAFETY: the bytes stay valid while the view lives (our contract). They are shared
+        // with their owner and other processes, which `Mem` allows: it reads and writes them
+        // with atomic accesses, or through typed views whose contracts cover concurrency,
+        // exactly as the owner's `Mem` does.
+        let mem = unsafe { Mem::borrowed(base, len) }?;
+        let area_len = Self::validate(&mem, "the segment")?;
+        // SAFETY: the arena lives in the returned manager next to `mem`, dropped before it.
+        let arena = unsafe { mem.arena(AREA, area_len) }?;
+        let algo = M::open(arena)?;
+        let seed = mem.load(C_ID);
+        Ok(SegmentManager {
+            _registration: None,
+            algo: UnsafeCell::new(algo),
+            mem,
+            area: AREA,
+            seed,
+            mode: Mode::ReadWrite,
+            _index: PhantomData,
+        })
+    }
+
+    /// [`SegmentHooks::allocate`].
+    ///
+    /// # Safety
+    ///
+    /// As [`borrowed_view`](Self::borrowed_view).
+    unsafe fn hook_allocate(base: *mut u8, len: usize, size: usize, align: usize) -> Result<u64> {
+        // SAFETY: the caller's contract is `borrowed_view`'s.
+        let seg = unsafe { Self::borrowed_view(base, len) }?;
+        let h = if align <= 16 {
+            seg.allocate(size)?
+        } else {
+            seg.allocate_aligned(size, align)?
+        };
+        Ok(h.as_u64())
+    }
+
+    /// [`SegmentHooks::deallocate`].
+    ///
+    /// # Safety
+    ///
+    /// As [`borrowed_view`](Self::borrowed_view).
+    unsafe fn hook_deallocate(base: *mut u8, len: usize, offset: u64) -> Result<()> {
+        // SAFETY: the caller's contract is `borrowed_view`'s.
+        let seg = unsafe { Self::borrowed_view(base, len) }?;
+        seg.deallocate(Handle::from_u64(offset))
+    }
+
+    /// [`SegmentHooks::grow_in_place`].
+    ///
+    /// # Safety
+    ///
+    /// As [`borrowed_view`](Self::borrowed_view).
+    unsafe fn hook_grow_in_place(
+        base: *mut u8,
+        len: usize,
+        offset: u64,
+        min: usize,
+        preferred: usize,
+    ) -> Result<Option<usize>> {
+        // SAFETY: the caller's contract is `borrowed_view`'s.
+        let seg = unsafe { Self::borrowed_view(base, len) }?;
+        let g = seg.lock()?;
+        let at = seg.raw_block(&g, Handle::from_u64(offset))?;
+        match seg.with_algo(&g, |a| a.expand_fwd(at - seg.area, min, preferred)) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == ErrorKind::OutOfMemory => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -859,6 +951,24 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         unsafe { self.mem.get::<T>(h.value()) }
     }
 
+    /// Runs the destructors of the object's values (a collection frees its memory), under the
+    /// lock, before the object is removed. Collections empty their header before freeing, so a
+    /// crash in here leaves the object live with emptied values, never a double free.
+    fn drop_values<T: ShmSafe>(&self, _guard: &Guard<'_>, h: &ObjHeader) -> Result<()> {
+        if !std::mem::needs_drop::<T>() {
+            return Ok(());
+        }
+        let values = self.slice::<T>(h)?;
+        let values = std::ptr::slice_from_raw_parts_mut(values.as_ptr().cast_mut(), values.len());
+        // SAFETY: `h` is a live object of `count` `T`s (type checked by the caller); destroying
+        // takes `&mut self`, so no reference from this handle to them lives, and they are
+        // dropped once: the object is removed right after (the caller holds the lock). Other
+        // processes still using the object is the logic error Boost's destroy has too; the
+        // values are `ShmSafe`, so their bytes stay valid whatever happens to them.
+        unsafe { std::ptr::drop_in_place(values) };
+        Ok(())
+    }
+
     fn slice<T: ShmSafe>(&self, h: &ObjHeader) -> Result<&[T]> {
         // SAFETY: as in `single`, for the object's `count` elements.
         unsafe { self.mem.get_slice::<T>(h.value(), h.count) }
@@ -1175,6 +1285,15 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     fn destroy_key<T: ShmSafe>(&self, spec: Spec<'_>) -> Result<bool> {
         let g = self.lock()?;
         let root = Self::root(spec.kind);
+        if std::mem::needs_drop::<T>() {
+            match index::find(I::KIND, &self.mem, self.seed, root, &spec.key)? {
+                None => return Ok(false),
+                Some(h) => {
+                    let h = self.typed::<T>(h, spec.kind, None, &|| self.describe(&spec))?;
+                    self.drop_values::<T>(&g, &h)?;
+                }
+            }
+        }
         self.with_space(&g, |s| {
             let mut check = |h: &ObjHeader| {
                 self.typed::<T>(*h, spec.kind, None, &|| self.describe(&spec))
@@ -1377,6 +1496,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let g = self.lock()?;
         let h = self.object_at(ptr.cast(), size_of::<T>())?;
         self.typed::<T>(h, h.kind, None, &|| "the object".to_owned())?;
+        self.drop_values::<T>(&g, &h)?;
         let names = h.read_names(&self.mem)?;
         let key = Key::new(self.seed, &names[..h.key_len], I::KIND);
         self.with_space(&g, |s| {
@@ -1919,6 +2039,16 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn deallocate(&self, h: Handle) -> Result<()> {
         let g = self.lock()?;
+        let at = self.raw_block(&g, h)?;
+        self.mem.store(C_INFLIGHT, at as u64 | INFLIGHT_RAW_FREE);
+        let r = self.with_algo(&g, |a| a.deallocate(at - self.area));
+        self.mem.store(C_INFLIGHT, 0);
+        r
+    }
+
+    /// The segment offset of the raw block `h` (allocated, and neither an object nor an index
+    /// block), checked under the lock.
+    fn raw_block(&self, g: &Guard<'_>, h: Handle) -> Result<usize> {
         let at = h.as_u64() as usize;
         let not_raw = || {
             Error::new(
@@ -1929,7 +2059,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         if at < self.area || !self.mem.contains(at, 8) {
             return Err(not_raw());
         }
-        let size = self.with_algo(&g, |a| a.size_of(at - self.area))?;
+        let size = self.with_algo(g, |a| a.size_of(at - self.area))?;
         if (size >= OBJ_HEADER
             && ObjHeader::read(&self.mem, self.seed, at).is_some()
             && matches!(self.mem.load(at), LIVE | CONSTRUCTING))
@@ -1937,10 +2067,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         {
             return Err(not_raw());
         }
-        self.mem.store(C_INFLIGHT, at as u64 | INFLIGHT_RAW_FREE);
-        let r = self.with_algo(&g, |a| a.deallocate(at - self.area));
-        self.mem.store(C_INFLIGHT, 0);
-        r
+        Ok(at)
     }
 
     /// The usable size of the raw block `h`.
@@ -2087,5 +2214,20 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             ));
         }
         self.object_at(self.mem.base().wrapping_add(v), 0)
+    }
+}
+
+impl<M: MemoryAlgorithm, I: NameIndex> crate::collections::AsSegment for SegmentManager<M, I> {
+    fn segment(&self) -> Result<crate::collections::SegmentRef<'_>> {
+        let r = self._registration.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                "this segment lies inside another segment's memory and is not registered on its \
+                 own: build its values through the outer segment",
+            )
+        })?;
+        // SAFETY: the registration is this handle's, dropped with it, so the mapping stays
+        // registered while `&self` is borrowed.
+        Ok(unsafe { crate::collections::SegmentRef::from_mapping(r.mapping()) })
     }
 }
