@@ -96,6 +96,22 @@ pub(crate) fn open<D: Device, M: MemoryAlgorithm, I: NameIndex>(
     attach(dev, region, mode)
 }
 
+/// Opens the segment read-only or copy-on-write as a process-local snapshot: a heap copy of its
+/// bytes taken at open. For devices that cannot be mapped privately (System V segments attach
+/// shared or read-only only, and a read-only attachment would fault on the first lock a found
+/// `&Mutex` takes).
+pub(crate) fn open_snapshot<D: Device, M: MemoryAlgorithm, I: NameIndex>(
+    dev: &D,
+    kind: Kind,
+    mode: Mode,
+) -> Result<SegmentManager<M, I>> {
+    debug_assert_ne!(mode, Mode::ReadWrite);
+    let region = open_object(dev, segment_layout(kind), OpenConfig::default())?;
+    let copy = Mem::heap_snapshot(&region)?;
+    drop(region);
+    SegmentManager::attach(copy, mode, &dev.describe())
+}
+
 fn attach<D: Device, M: MemoryAlgorithm, I: NameIndex>(
     dev: &D,
     region: MappedRegion,
