@@ -19,7 +19,9 @@
 //! cannot fault this process) after the object's size is known; every byte pattern decodes to
 //! an [`ObjectInfo`] or is reported by [`check`], never a panic. Only [`details`] and [`check`]
 //! map an object, read-only and only once its header has been validated; nothing here writes to
-//! an object or takes its locks.
+//! an object or takes its locks. (A managed segment is mapped privately, as the segment's own
+//! read-only handles are, and opened read-only: its lock is not taken, and no write could reach
+//! the object. [`ObjectInfo::usage`] is read with `pread` too.)
 //!
 //! # Users
 //!
