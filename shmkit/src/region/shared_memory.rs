@@ -264,6 +264,21 @@ impl ShmOptions {
 
 impl SharedMemory {
     /// Options to open or create an object; see [`ShmOptions`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{Permissions, SharedMemory};
+    ///
+    /// let name = format!("doc-shm-options-{}", std::process::id());
+    /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+    /// let shm = SharedMemory::options()
+    ///     .create_new(true)
+    ///     .permissions(Permissions::from_mode(0o640))
+    ///     .open(&name)?;
+    /// assert_eq!(shm.permissions()?.mode(), 0o640);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn options() -> ShmOptions {
         ShmOptions::new()
     }
