@@ -66,7 +66,8 @@ pub trait Lockable: Sized {
     ///
     /// let m = Mutex::new(());
     /// // For a mutex guard, what is kept is the mutex itself.
-    /// let unlocked: <MutexGuard<'_, ()> as Lockable>::Unlocked = Lockable::unlock(m.lock().unwrap());
+    /// let guard: MutexGuard<'_, ()> = m.lock().unwrap();
+    /// let unlocked: <MutexGuard<'_, ()> as Lockable>::Unlocked = Lockable::unlock(guard);
     /// assert!(std::ptr::eq(unlocked, &m));
     /// ```
     type Unlocked;
