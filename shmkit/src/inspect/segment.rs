@@ -111,16 +111,23 @@ fn object_rows(objects: &[ObjectInfo]) -> Vec<Vec<Value>> {
 }
 
 /// Adds the objects listed by `list` as a table called `title` (first column `first`), and
-/// their count as a field; a listing that fails (a broken index) becomes the field's text.
+/// their count as a field (sorted by name if `sort`); a listing that fails (a broken index)
+/// becomes the field's text.
 fn objects(
     title: &str,
     first: &str,
     list: Result<Vec<ObjectInfo>>,
+    sort: bool,
     fields: &mut Vec<Field>,
     tables: &mut Vec<Table>,
 ) {
     match list {
-        Ok(objects) => {
+        Ok(mut objects) => {
+            // The hashed index lists in hash order: show names sorted instead. (The ordered
+            // index already lists by length, then bytes.)
+            if sort {
+                objects.sort_by(|a, b| a.name.cmp(&b.name));
+            }
             fields.push(field(title, Value::Number(objects.len() as u64)));
             tables.push(Table {
                 title: title.to_owned(),
@@ -191,10 +198,12 @@ pub(crate) fn details(view: &View<'_>) -> Result<Details> {
             Value::Text("none (null index: anonymous objects only)".to_owned()),
         ));
     } else {
+        let sort = seg.index() == crate::segment::IndexKind::Hashed;
         objects(
             "named objects",
             "name",
             seg.named_objects(),
+            sort,
             &mut fields,
             &mut tables,
         );
@@ -202,6 +211,7 @@ pub(crate) fn details(view: &View<'_>) -> Result<Details> {
             "unique objects",
             "type",
             seg.unique_objects(),
+            sort,
             &mut fields,
             &mut tables,
         );

@@ -154,7 +154,7 @@ fn with_index<I: NameIndex + 'static>(
 }
 
 /// The bytes of the control block [`usage`] reads, from the segment's base.
-pub(crate) const USAGE_CONTROL: (usize, usize) = (CTL, AREA - CTL);
+pub(crate) const USAGE_CONTROL: (usize, usize) = (CTL, super::CONTROL_LAYOUT.0);
 /// The bytes of the algorithm's area header [`usage`] reads: magic, length, free bytes (the
 /// same three words in every algorithm).
 pub(crate) const USAGE_AREA: (usize, usize) = (AREA, 24);
