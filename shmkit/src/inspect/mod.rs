@@ -876,6 +876,25 @@ pub fn inspect(name: &str) -> Result<ObjectInfo> {
 /// NamedMutex::remove(&name)?;
 /// # Ok::<(), shmkit::Error>(())
 /// ```
+///
+/// A managed segment's figures and objects:
+///
+/// ```
+/// use shmkit::ManagedSharedMemory;
+/// use shmkit::inspect::{self, Value};
+///
+/// let name = format!("doc-inspect-fn-details-seg-{}", std::process::id());
+/// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+/// let seg: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 16)?;
+/// seg.construct("answer", 42u64)?;
+/// let details = inspect::details(&name)?.unwrap();
+/// assert_eq!(details.get("algorithm"), Some(&Value::Text("best-fit".into())));
+/// assert_eq!(details.get("free bytes"), Some(&Value::Number(seg.free_memory()? as u64)));
+/// let named = &details.tables[0];
+/// assert_eq!(named.title, "named objects");
+/// assert_eq!(named.rows[0][0], Value::Text("answer".into()));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn details(name: &str) -> Result<Option<Details>> {
     validate_name(name)?;
     let opened = Opened::open(name.as_ref())?;
