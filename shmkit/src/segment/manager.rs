@@ -415,15 +415,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let algo = M::open(arena)?;
         let seed = mem.load(C_ID);
         let registration = Self::register(&mem, seed, mode != Mode::ReadOnly)?;
-        let seg = SegmentManager {
-            _registration: registration,
-            algo: UnsafeCell::new(algo),
-            mem,
-            area: AREA,
-            seed,
-            mode,
-            _index: PhantomData,
-        };
+        let seg = Self::assemble(registration, algo, mem, seed, mode);
         if mode == Mode::CopyOnWrite {
             let g = seg.lock()?;
             seg.repair(&g)?;
@@ -445,15 +437,32 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         // A heap segment's grown buffer is at a new address: registered anew here, while the
         // old handle (and its registration) drops when the caller replaces it.
         let registration = Self::register(&mem, seed, true)?;
-        Ok(SegmentManager {
+        Ok(Self::assemble(
+            registration,
+            algo,
+            mem,
+            seed,
+            Mode::ReadWrite,
+        ))
+    }
+
+    /// A manager from its parts (the arena of `algo` lies in `mem`, at `AREA`).
+    fn assemble(
+        registration: Option<Registration>,
+        algo: M,
+        mem: Mem,
+        seed: u64,
+        mode: Mode,
+    ) -> Self {
+        SegmentManager {
             _registration: registration,
             algo: UnsafeCell::new(algo),
             mem,
             area: AREA,
             seed,
-            mode: Mode::ReadWrite,
+            mode,
             _index: PhantomData,
-        })
+        }
     }
 
     /// Registers the whole of `mem` in the per-process pointer registry as a mapping of segment
@@ -511,15 +520,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let arena = unsafe { mem.arena(AREA, area_len) }?;
         let algo = M::open(arena)?;
         let seed = mem.load(C_ID);
-        Ok(SegmentManager {
-            _registration: None,
-            algo: UnsafeCell::new(algo),
-            mem,
-            area: AREA,
-            seed,
-            mode: Mode::ReadWrite,
-            _index: PhantomData,
-        })
+        Ok(Self::assemble(None, algo, mem, seed, Mode::ReadWrite))
     }
 
     /// [`SegmentHooks::allocate`].
