@@ -178,7 +178,10 @@ fn check_dq(q: &VecDeque<u32>, m: &StdDeque<u32>) {
     assert!(q.iter().rev().eq(m.iter().rev()));
     assert_eq!(q.iter().len(), m.len());
     let (a, b) = q.as_slices();
-    assert_eq!([a, b].concat(), m.iter().copied().collect::<std::vec::Vec<_>>());
+    assert_eq!(
+        [a, b].concat(),
+        m.iter().copied().collect::<std::vec::Vec<_>>()
+    );
     if let Some(x) = m.get(m.len() / 2) {
         assert!(q.contains(x));
         assert_eq!(q[m.len() / 2], *x);
@@ -559,7 +562,10 @@ fn moved_into_another_segment_is_caught() {
     assert!(l.with_iter(|it| it.count()).is_err());
     // Moved out (on the stack) they work through closures, not references.
     let l2 = LinkedList::<u32>::from_iter_in([5], &*a);
-    assert_eq!(l2.try_iter().unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        l2.try_iter().unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     assert_eq!(l2.with_iter(|it| it.copied().sum::<u32>()).unwrap(), 5);
     assert_eq!(l2.into_iter().collect::<std::vec::Vec<_>>(), [5]);
 }
@@ -650,7 +656,10 @@ fn seq_child(args: &[std::string::String]) {
     let mut l = l.lock().unwrap();
     let words: std::vec::Vec<&str> = l.iter().map(|s| s.as_str()).collect();
     report("list", words.join(","));
-    assert_eq!(l.pop_front().unwrap().with_str(|s| s.to_owned()).unwrap(), "alpha");
+    assert_eq!(
+        l.pop_front().unwrap().with_str(|s| s.to_owned()).unwrap(),
+        "alpha"
+    );
     l.push_front("zero");
     l.push_back("from child");
     let mut q = q.lock().unwrap();
@@ -698,4 +707,36 @@ fn a_child_reads_and_changes_a_list_and_a_deque() {
     );
     let q = q.lock().unwrap();
     assert_eq!(*q, [1000, 5, 6, 7, 100, 101, 102, 103, 2000]);
+}
+
+#[test]
+fn zero_sized_elements() {
+    let mut seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16).unwrap();
+    let free = baseline(&mut seg, &["q", "l"]);
+    {
+        let q = seg
+            .construct("q", Mutex::new(VecDeque::<()>::new()))
+            .unwrap();
+        let mut q = q.lock().unwrap();
+        for _ in 0..10 {
+            q.push_back(());
+            q.push_front(());
+        }
+        assert_eq!(q.len(), 20);
+        assert_eq!(q.iter().count(), 20);
+        assert_eq!(q.pop_front(), Some(()));
+        q.retain(|_| false);
+        assert!(q.is_empty());
+        q.push_back(());
+        let l = seg
+            .construct("l", Mutex::new(LinkedList::<()>::new()))
+            .unwrap();
+        let mut l = l.lock().unwrap();
+        l.extend([(), (), ()]);
+        assert_eq!(l.iter().rev().count(), 3);
+        assert_eq!(l.pop_back(), Some(()));
+    }
+    seg.destroy::<Mutex<VecDeque<()>>>("q").unwrap();
+    seg.destroy::<Mutex<LinkedList<()>>>("l").unwrap();
+    assert_eq!(seg.free_memory().unwrap(), free);
 }

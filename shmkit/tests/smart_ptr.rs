@@ -93,7 +93,10 @@ fn arc_counts_drops_once_and_frees_its_block() {
     let w = seg.find::<Weak<Counted>>("w").unwrap().unwrap();
     assert!(w.upgrade().is_none(), "no strong owner left");
     assert_eq!((w.strong_count(), w.weak_count()), (0, 0));
-    assert!(seg.free_memory().unwrap() < free, "the weak pointer keeps the block");
+    assert!(
+        seg.free_memory().unwrap() < free,
+        "the weak pointer keeps the block"
+    );
     seg.destroy::<Weak<Counted>>("w").unwrap();
     assert_eq!(seg.free_memory().unwrap(), free);
     assert_eq!(drops.with(|d| d.load(Ordering::SeqCst)).unwrap(), 1);
@@ -214,9 +217,15 @@ fn moved_into_another_segment_is_caught() {
     let bx = b.construct("box", Box::new_in(1u32, &*a)).unwrap();
     let arc = b.construct("arc", Arc::new_in(2u32, &*a)).unwrap();
     assert_eq!(bx.try_get().unwrap_err().kind(), ErrorKind::InvalidArgument);
-    assert_eq!(bx.with(|x| *x).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        bx.with(|x| *x).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     assert!(catch_unwind(AssertUnwindSafe(|| **bx)).is_err());
-    assert_eq!(arc.try_get().unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        arc.try_get().unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     assert_eq!(
         arc.try_clone().unwrap_err().kind(),
         ErrorKind::InvalidArgument
@@ -303,7 +312,8 @@ fn intrusive_ptr_counts_through_the_value() {
     docs.lock().unwrap().clear();
     assert_eq!(drops.with(|d| d.load(Ordering::SeqCst)).unwrap(), 1);
     assert!(seg.free_memory().unwrap() > free_with_vec - 64);
-    seg.destroy::<Mutex<Vec<IntrusivePtr<Doc>>>>("docs").unwrap();
+    seg.destroy::<Mutex<Vec<IntrusivePtr<Doc>>>>("docs")
+        .unwrap();
     assert_eq!(seg.free_memory().unwrap(), free);
 }
 
@@ -427,9 +437,16 @@ fn arc_shared_by_two_processes_child_drops_last() {
     assert_eq!(drops_of(&seg), 1);
     let w = seg.find::<Weak<Counted>>("weak").unwrap().unwrap();
     assert!(w.upgrade().is_none(), "no strong owner left in any process");
-    assert!(seg.free_memory().unwrap() < free, "the weak pointer holds the block");
+    assert!(
+        seg.free_memory().unwrap() < free,
+        "the weak pointer holds the block"
+    );
     seg.destroy::<Weak<Counted>>("weak").unwrap();
-    assert_eq!(seg.free_memory().unwrap(), free, "the block freed exactly once");
+    assert_eq!(
+        seg.free_memory().unwrap(),
+        free,
+        "the block freed exactly once"
+    );
     seg.check_sanity().unwrap();
 }
 
@@ -445,7 +462,11 @@ fn a_process_exiting_with_a_reference_leaks_it_never_double_frees() {
     out.assert_success();
     assert_eq!(out.value("strong"), "2");
     let s = slots(&seg).lock().unwrap();
-    assert_eq!(Arc::strong_count(&s[0]), 2, "the child's reference is leaked");
+    assert_eq!(
+        Arc::strong_count(&s[0]),
+        2,
+        "the child's reference is leaked"
+    );
     drop(s);
     slots(&seg).lock().unwrap().clear();
     assert_eq!(drops_of(&seg), 0, "leaked, not dropped");

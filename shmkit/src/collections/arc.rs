@@ -1,19 +1,6 @@
 //! Shared ownership in a managed segment: [`Arc`] and [`Weak`] (counts in the segment, next
 //! to the value) and [`IntrusivePtr`] (a count inside the value, Boost's `intrusive_ptr`).
-//!
-//! # Crash semantics
-//!
-//! The counts are atomics in the segment, updated by every process that clones or drops a
-//! pointer; the one update that takes a count to zero (there is exactly one) drops the value
-//! or frees the block. A pointer's header is emptied *before* its count is decremented, so a
-//! process killed at any point either has decremented (its reference is gone) or has not (its
-//! reference is leaked): the value and its block then stay allocated forever (a leak), but are
-//! never dropped or freed twice, and no live pointer ever sees freed memory. A process killed
-//! while holding pointers (on its stack, or in memory that is not the segment) leaks them the
-//! same way. A peer that corrupts a count (decrementing below the number of pointers) can make
-//! the value be dropped early: that is the same trust as any data in the segment, and is
-//! reported, where detected (a count found at zero by a decrement), as a leak rather than a
-//! second free.
+//! See [`Arc`]'s "Crash semantics" for what a process killed midway does.
 #![allow(unsafe_code)]
 
 use std::fmt;
@@ -98,14 +85,26 @@ unsafe fn release_weak<T>(s: &SegmentRef<'_>, off: u64, p: *mut ArcInner<T>) -> 
 ///
 /// The block holds the strong and weak counts (atomics) and the value. Any process may clone or
 /// drop an `Arc`; the last strong owner, in whatever process, drops the value, and the last
-/// owner of either kind frees the block. See the [module docs](self) for what a crash does
-/// (a leak, never a double free).
+/// owner of either kind frees the block.
 ///
 /// The header (16 bytes: the segment id and the block's offset) is [`ShmSafe`], so an `Arc` can
 /// be a named object or an element of any collection. Inside its segment it dereferences to the
 /// value; moved out of it (a fresh [`Arc::new_in`], a `clone`, a `pop`) it is read with
 /// [`with`](Arc::with) and counts like any other; moved into another segment, it is an error
 /// (a panic from `Deref` and `clone`) and dropping it leaks.
+///
+/// # Crash semantics
+///
+/// The counts are atomics in the segment, updated by every process that clones or drops a
+/// pointer; the one update that takes a count to zero (there is exactly one) drops the value
+/// or frees the block. A pointer's header is emptied *before* its count is decremented, so a
+/// process killed at any point either has decremented (its reference is gone) or has not (its
+/// reference is leaked): the value and its block then stay allocated for the segment's life (a
+/// leak), but are never dropped or freed twice, and no live pointer ever sees freed memory. A
+/// process killed (or exiting) while holding pointers on its stack or heap leaks them the same
+/// way. A peer that corrupts a count can make the value be dropped early: that is the same
+/// trust as any data in the segment; a count found at zero by a decrement or a clone is
+/// [`ErrorKind::Corrupted`] (a panic from `clone`, a leak from `drop`), never a second free.
 ///
 /// # Examples
 ///
@@ -194,14 +193,14 @@ pub struct NewArc<U>(pub U);
 
 impl<T: ShmSafe, U: IntoSegment<T>> IntoSegment<Arc<T>> for NewArc<U> {
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Arc<T>> {
-        let value = self.0.into_segment(seg)?;
-        Arc::try_new_in(value, seg)
+        Arc::try_new_from(self.0, seg)
     }
 }
 
 impl<T: ShmSafe> Arc<T> {
     /// Moves `value` into a new block of `seg` with one strong owner (this `Arc`, returned
-    /// outside the segment: store it there to dereference it).
+    /// outside the segment: store it there to dereference it). To allocate something that
+    /// converts into a `T` (a `&str` for an `Arc<String>`), use [`NewArc`].
     ///
     /// # Panics
     ///
@@ -217,7 +216,7 @@ impl<T: ShmSafe> Arc<T> {
     /// assert_eq!(**a, 7);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn new_in(value: impl IntoSegment<T>, seg: &impl AsSegment) -> Arc<T> {
+    pub fn new_in(value: T, seg: &impl AsSegment) -> Arc<T> {
         Self::try_new_in(value, seg).unwrap_or_else(|e| fail(e))
     }
 
@@ -238,7 +237,12 @@ impl<T: ShmSafe> Arc<T> {
     /// assert_eq!(e.kind(), ErrorKind::OutOfMemory);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn try_new_in(value: impl IntoSegment<T>, seg: &impl AsSegment) -> Result<Arc<T>> {
+    pub fn try_new_in(value: T, seg: &impl AsSegment) -> Result<Arc<T>> {
+        Self::try_new_from(value, seg)
+    }
+
+    /// [`try_new_in`](Self::try_new_in) for anything that converts into a `T`.
+    fn try_new_from(value: impl IntoSegment<T>, seg: &impl AsSegment) -> Result<Arc<T>> {
         let s = seg.segment()?;
         let value = value.into_segment(&s)?;
         let off = s.allocate(block_size::<ArcInner<T>>(), align_of::<ArcInner<T>>())?;
@@ -267,7 +271,9 @@ impl<T: ShmSafe> Arc<T> {
     /// The block's offset, or an error for an emptied header.
     #[inline]
     fn offset(&self) -> Result<u64> {
-        self.ptr.offset().ok_or_else(|| empty_pointer("shmkit::collections::Arc"))
+        self.ptr
+            .offset()
+            .ok_or_else(|| empty_pointer("shmkit::collections::Arc"))
     }
 
     /// Runs `f` on the block's counts and value, wherever this `Arc` is.
@@ -445,7 +451,7 @@ impl<T: ShmSafe> Arc<T> {
     /// ```
     pub fn weak_count(this: &Arc<T>) -> usize {
         this.with_inner(|_, _, weak, _| Ok(weak.load(Ordering::Acquire).saturating_sub(1) as usize))
-        .unwrap_or_else(|e| fail(e))
+            .unwrap_or_else(|e| fail(e))
     }
 
     /// Whether two `Arc`s point at the same block.
@@ -657,12 +663,7 @@ impl<T: ShmSafe> Weak<T> {
                 if n >= MAX_COUNT {
                     return Err(count_error("strong", n));
                 }
-                match strong.compare_exchange_weak(
-                    n,
-                    n + 1,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
+                match strong.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed) {
                     Ok(_) => {
                         return Ok(Some(Arc {
                             seg: SegmentBase::new(s.id()),
@@ -850,7 +851,7 @@ pub trait IntrusiveCount: ShmSafe {
 /// Creating or cloning a pointer calls [`add_ref`](IntrusiveCount::add_ref); dropping calls
 /// [`release`](IntrusiveCount::release), and the call that returns `true` drops the value and
 /// frees the block, in whatever process. Crash semantics as for [`Arc`] (a leak, never a
-/// double free) provided the count's `release` is a single atomic decrement.
+/// double free; see its "Crash semantics"), provided `release` is a single atomic decrement.
 ///
 /// # Examples
 ///
@@ -912,7 +913,7 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
     /// # Examples
     ///
     /// See [`IntrusivePtr`].
-    pub fn new_in(value: impl IntoSegment<T>, seg: &impl AsSegment) -> IntrusivePtr<T> {
+    pub fn new_in(value: T, seg: &impl AsSegment) -> IntrusivePtr<T> {
         Self::try_new_in(value, seg).unwrap_or_else(|e| fail(e))
     }
 
@@ -925,9 +926,8 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
     /// # Examples
     ///
     /// See [`IntrusivePtr`].
-    pub fn try_new_in(value: impl IntoSegment<T>, seg: &impl AsSegment) -> Result<IntrusivePtr<T>> {
+    pub fn try_new_in(value: T, seg: &impl AsSegment) -> Result<IntrusivePtr<T>> {
         let s = seg.segment()?;
-        let value = value.into_segment(&s)?;
         let off = s.allocate(block_size::<T>(), align_of::<T>())?;
         let p = match s.ptr::<T>(off, 1) {
             Ok(p) => p,
@@ -947,7 +947,10 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
     }
 
     fn with_value<R>(&self, f: impl FnOnce(&SegmentRef<'_>, u64, &T) -> Result<R>) -> Result<R> {
-        let off = self.ptr.offset().ok_or_else(|| empty_pointer("IntrusivePtr"))?;
+        let off = self
+            .ptr
+            .offset()
+            .ok_or_else(|| empty_pointer("IntrusivePtr"))?;
         with_segment(self, &self.seg, |s| {
             let p = s.ptr::<T>(off, 1)?;
             // SAFETY: this pointer holds a reference, so the value is alive and initialised,
@@ -968,7 +971,10 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
     pub fn try_get(&self) -> Result<&T> {
         match Where::of(self, &self.seg)? {
             Where::Resident(s) => {
-                let off = self.ptr.offset().ok_or_else(|| empty_pointer("IntrusivePtr"))?;
+                let off = self
+                    .ptr
+                    .offset()
+                    .ok_or_else(|| empty_pointer("IntrusivePtr"))?;
                 let p = s.ptr::<T>(off, 1)?;
                 // SAFETY: as in `with_value`; the mapping outlives `&self`, and the reference
                 // this pointer holds keeps the value alive while it is borrowed.

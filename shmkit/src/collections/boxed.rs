@@ -22,8 +22,9 @@ pub(crate) fn with_segment<H, R>(
 ) -> Result<R> {
     match Where::of(header, base)? {
         Where::Resident(s) => f(&s),
-        Where::Detached(id) => SegmentRef::with_detached(id, |s| f(&s))
-            .unwrap_or_else(|| Err(super::not_mapped(id))),
+        Where::Detached(id) => {
+            SegmentRef::with_detached(id, |s| f(&s)).unwrap_or_else(|| Err(super::not_mapped(id)))
+        }
         Where::Unbound => Err(super::unbound()),
     }
 }
@@ -123,9 +124,9 @@ where
 }
 
 impl<T: ShmSafe + Unpin> Box<T> {
-    /// Moves `value` (anything that converts into a `T` in the segment) into a new block of
-    /// `seg`. The box is returned outside the segment: store it there (construct it, push it)
-    /// to dereference it.
+    /// Moves `value` into a new block of `seg`. The box is returned outside the segment: store
+    /// it there (construct it, push it) to dereference it. (To box something that converts
+    /// into a `T`, such as a `&str` for a `Box<String>`, use [`NewBox`].)
     ///
     /// # Panics
     ///
@@ -143,7 +144,7 @@ impl<T: ShmSafe + Unpin> Box<T> {
     /// assert_eq!(**stored, 5);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn new_in(value: impl IntoSegment<T>, seg: &impl AsSegment) -> Box<T> {
+    pub fn new_in(value: T, seg: &impl AsSegment) -> Box<T> {
         Self::try_new_in(value, seg).unwrap_or_else(|e| fail(e))
     }
 
@@ -164,13 +165,14 @@ impl<T: ShmSafe + Unpin> Box<T> {
     /// assert_eq!(e.kind(), ErrorKind::OutOfMemory);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn try_new_in(value: impl IntoSegment<T>, seg: &impl AsSegment) -> Result<Box<T>> {
+    pub fn try_new_in(value: T, seg: &impl AsSegment) -> Result<Box<T>> {
         Self::try_new_in_alloc(value, seg, SegmentAlloc)
     }
 }
 
 impl<T: ShmSafe + Unpin, A: ShmAlloc> Box<T, A> {
-    /// [`try_new_in`](Box::try_new_in) with allocator `alloc`.
+    /// [`try_new_in`](Box::try_new_in) with allocator `alloc`, for anything that converts into
+    /// a `T` in the segment.
     ///
     /// # Errors
     ///

@@ -77,7 +77,10 @@ unsafe impl<T: ShmSafe + Unpin, A: ShmAlloc> ShmSafe for LinkedList<T, A> {
 
 #[cold]
 fn corrupt(what: impl fmt::Display) -> Error {
-    Error::new(ErrorKind::Corrupted, format!("a linked list is corrupt: {what}"))
+    Error::new(
+        ErrorKind::Corrupted,
+        format!("a linked list is corrupt: {what}"),
+    )
 }
 
 /// The node at `off` in `s`, checked.
@@ -485,7 +488,9 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> LinkedList<T, A> {
     /// Unlinks the end node (back or front) and returns its value.
     fn unlink_end(&mut self, s: &SegmentRef<'_>, back: bool) -> Result<T> {
         let end = if back { &self.tail } else { &self.head };
-        let off = end.offset().ok_or_else(|| corrupt("a non-empty list without an end"))?;
+        let off = end
+            .offset()
+            .ok_or_else(|| corrupt("a non-empty list without an end"))?;
         let p = node_ptr::<T>(s, off)?;
         // SAFETY: a checked node; links only.
         let (next, prev) = unsafe { links(p) };
@@ -625,7 +630,9 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> LinkedList<T, A> {
             return Ok(None);
         }
         let s = self.resident()?;
-        let off = end.offset().ok_or_else(|| corrupt("a non-empty list without an end"))?;
+        let off = end
+            .offset()
+            .ok_or_else(|| corrupt("a non-empty list without an end"))?;
         let p = node_ptr::<T>(&s, off)?;
         // SAFETY: a checked node; only the field's address is computed.
         Ok(Some(unsafe { std::ptr::addr_of_mut!((*p).value) }))
@@ -1374,8 +1381,8 @@ where
     }
 }
 
-impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc>
-    PartialEq<std::collections::LinkedList<U>> for LinkedList<T, A>
+impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc> PartialEq<std::collections::LinkedList<U>>
+    for LinkedList<T, A>
 {
     fn eq(&self, other: &std::collections::LinkedList<U>) -> bool {
         self.len == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
@@ -1406,8 +1413,8 @@ impl<T: ShmSafe + Unpin + Hash, A: ShmAlloc> Hash for LinkedList<T, A> {
     }
 }
 
-impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default>
-    IntoSegment<LinkedList<T, A>> for std::collections::LinkedList<U>
+impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default> IntoSegment<LinkedList<T, A>>
+    for std::collections::LinkedList<U>
 {
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<LinkedList<T, A>> {
         let mut l = LinkedList::new_with(A::default());

@@ -626,7 +626,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.push_front(2);
     /// q.push_front(1);
-    /// assert_eq!(q, [1, 2]);
+    /// assert_eq!(*q, [1, 2]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn push_front(&mut self, value: impl IntoSegment<T>) {
@@ -1000,7 +1000,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend([1, 2]);
     /// *q.back_mut().unwrap() = 9;
-    /// assert_eq!(q, [1, 9]);
+    /// assert_eq!(*q, [1, 9]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn back_mut(&mut self) -> Option<&mut T> {
@@ -1048,7 +1048,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend([1, 2]);
     /// q.iter_mut().for_each(|x| *x *= 10);
-    /// assert_eq!(q, [10, 20]);
+    /// assert_eq!(*q, [10, 20]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn iter_mut(&mut self) -> IterMut<'_, T> {
@@ -1100,7 +1100,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend([1, 2, 3]);
     /// q.swap(0, 2);
-    /// assert_eq!(q, [3, 2, 1]);
+    /// assert_eq!(*q, [3, 2, 1]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn swap(&mut self, i: usize, j: usize) {
@@ -1132,7 +1132,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend([1, 3]);
     /// q.insert(1, 2);
-    /// assert_eq!(q, [1, 2, 3]);
+    /// assert_eq!(*q, [1, 2, 3]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn insert(&mut self, index: usize, value: impl IntoSegment<T>) {
@@ -1163,7 +1163,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend([1, 2, 3]);
     /// assert_eq!(q.remove(1), Some(2));
-    /// assert_eq!(q, [1, 3]);
+    /// assert_eq!(*q, [1, 3]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn remove(&mut self, index: usize) -> Option<T> {
@@ -1189,7 +1189,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend([1, 2, 3]);
     /// q.truncate(1);
-    /// assert_eq!(q, [1]);
+    /// assert_eq!(*q, [1]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn truncate(&mut self, len: usize) {
@@ -1230,7 +1230,9 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// ```
     pub fn clear(&mut self) {
         self.truncate(0);
-        self.head = 0;
+        if self.len == 0 {
+            self.head = 0;
+        }
     }
 
     /// Keeps the elements for which `keep` returns `true`, in order. If `keep` panics, the
@@ -1247,7 +1249,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend(1..=6);
     /// q.retain(|x| x % 2 == 0);
-    /// assert_eq!(q, [2, 4, 6]);
+    /// assert_eq!(*q, [2, 4, 6]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
@@ -1271,7 +1273,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend(1..=4);
     /// q.retain_mut(|x| { *x *= 10; *x > 15 });
-    /// assert_eq!(q, [20, 30, 40]);
+    /// assert_eq!(*q, [20, 30, 40]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn retain_mut(&mut self, mut keep: impl FnMut(&mut T) -> bool) {
@@ -1325,7 +1327,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// q.extend([1, 2, 3, 4]);
     /// let out: std::vec::Vec<u8> = q.drain(1..3).collect();
     /// assert_eq!(out, [2, 3]);
-    /// assert_eq!(q, [1, 4]);
+    /// assert_eq!(*q, [1, 4]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn drain(&mut self, range: impl RangeBounds<usize>) -> std::vec::IntoIter<T> {
@@ -1419,7 +1421,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend([1, 2, 3]);
     /// q.rotate_left(1);
-    /// assert_eq!(q, [2, 3, 1]);
+    /// assert_eq!(*q, [2, 3, 1]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn rotate_left(&mut self, n: usize) {
@@ -1444,7 +1446,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// let mut q = m.lock().unwrap();
     /// q.extend([1, 2, 3]);
     /// q.rotate_right(1);
-    /// assert_eq!(q, [3, 1, 2]);
+    /// assert_eq!(*q, [3, 1, 2]);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn rotate_right(&mut self, n: usize) {
@@ -1455,11 +1457,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
     /// Frees everything: elements, then the buffer, after emptying the header.
     fn free(&mut self, s: &SegmentRef<'_>) -> Result<()> {
         let r = self.ring(s)?;
-        let Some(off) = self.buf.offset() else {
-            self.len = 0;
-            return Ok(());
-        };
         let (a, b) = self.runs(r);
+        let off = self.buf.offset();
         let cap = self.cap;
         self.buf.set_null();
         self.len = 0;
@@ -1473,8 +1472,13 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
                 std::ptr::drop_in_place(b);
             }
         }
-        self.alloc
-            .deallocate(s, off, cap * size_of::<T>(), align_of::<T>())
+        match off {
+            Some(off) if size_of::<T>() != 0 => {
+                self.alloc
+                    .deallocate(s, off, cap * size_of::<T>(), align_of::<T>())
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -1768,8 +1772,8 @@ impl<T: ShmSafe + Unpin + Hash, A: ShmAlloc> Hash for VecDeque<T, A> {
     }
 }
 
-impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default>
-    IntoSegment<VecDeque<T, A>> for std::collections::VecDeque<U>
+impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default> IntoSegment<VecDeque<T, A>>
+    for std::collections::VecDeque<U>
 {
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<VecDeque<T, A>> {
         let mut q = VecDeque::try_with_capacity_in_alloc(self.len(), seg, A::default())?;
