@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-use super::boxed::{block_size, empty_pointer, with_segment};
+use super::boxed::{block_size, detached_pointer, empty_pointer, with_segment};
 use super::segment_ref::{AsSegment, SegmentRef};
 use super::{IntoSegment, Where, fail};
 use crate::error::{Error, ErrorKind, Result};
@@ -321,7 +321,7 @@ impl<T: ShmSafe> Arc<T> {
                 // long as `self` is borrowed.
                 Ok(unsafe { &(*p).value })
             }
-            Where::Detached(_) | Where::Unbound => Err(super::detached_access(self)),
+            Where::Detached(_) | Where::Unbound => Err(detached_pointer(self)),
         }
     }
 
@@ -912,7 +912,22 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
     ///
     /// # Examples
     ///
-    /// See [`IntrusivePtr`].
+    /// ```
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use shmkit::{ManagedHeapMemory, ShmSafe};
+    /// # use shmkit::collections::{IntrusiveCount, IntrusivePtr};
+    /// # #[derive(ShmSafe)]
+    /// # #[repr(C)]
+    /// # struct Doc { refs: AtomicU32, words: u64 }
+    /// # impl IntrusiveCount for Doc {
+    /// #     fn add_ref(&self) { self.refs.fetch_add(1, Ordering::Relaxed); }
+    /// #     fn release(&self) -> bool { self.refs.fetch_sub(1, Ordering::AcqRel) == 1 }
+    /// # }
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let p = IntrusivePtr::new_in(Doc { refs: AtomicU32::new(0), words: 3 }, &*seg);
+    /// assert_eq!(p.with(|d| d.refs.load(Ordering::Relaxed))?, 1);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn new_in(value: T, seg: &impl AsSegment) -> IntrusivePtr<T> {
         Self::try_new_in(value, seg).unwrap_or_else(|e| fail(e))
     }
@@ -925,7 +940,22 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
     ///
     /// # Examples
     ///
-    /// See [`IntrusivePtr`].
+    /// ```
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use shmkit::{ManagedHeapMemory, ShmSafe};
+    /// # use shmkit::collections::{IntrusiveCount, IntrusivePtr};
+    /// # #[derive(ShmSafe)]
+    /// # #[repr(C)]
+    /// # struct Doc { refs: AtomicU32, words: u64 }
+    /// # impl IntrusiveCount for Doc {
+    /// #     fn add_ref(&self) { self.refs.fetch_add(1, Ordering::Relaxed); }
+    /// #     fn release(&self) -> bool { self.refs.fetch_sub(1, Ordering::AcqRel) == 1 }
+    /// # }
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let p = IntrusivePtr::try_new_in(Doc { refs: AtomicU32::new(0), words: 3 }, &*seg)?;
+    /// assert_eq!(p.with(|d| d.words)?, 3);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_new_in(value: T, seg: &impl AsSegment) -> Result<IntrusivePtr<T>> {
         let s = seg.segment()?;
         let off = s.allocate(block_size::<T>(), align_of::<T>())?;
@@ -967,7 +997,24 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
     ///
     /// # Examples
     ///
-    /// See [`IntrusivePtr`] (`Deref` calls this).
+    /// ```
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use shmkit::{ManagedHeapMemory, ShmSafe};
+    /// # use shmkit::collections::{IntrusiveCount, IntrusivePtr};
+    /// # #[derive(ShmSafe)]
+    /// # #[repr(C)]
+    /// # struct Doc { refs: AtomicU32, words: u64 }
+    /// # impl IntrusiveCount for Doc {
+    /// #     fn add_ref(&self) { self.refs.fetch_add(1, Ordering::Relaxed); }
+    /// #     fn release(&self) -> bool { self.refs.fetch_sub(1, Ordering::AcqRel) == 1 }
+    /// # }
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let p = IntrusivePtr::new_in(Doc { refs: AtomicU32::new(0), words: 3 }, &*seg);
+    /// assert!(p.try_get().is_err()); // on the stack
+    /// let p = seg.construct("doc", p)?;
+    /// assert_eq!(p.try_get()?.words, 3);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_get(&self) -> Result<&T> {
         match Where::of(self, &self.seg)? {
             Where::Resident(s) => {
@@ -980,7 +1027,7 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
                 // this pointer holds keeps the value alive while it is borrowed.
                 Ok(unsafe { &*p })
             }
-            Where::Detached(_) | Where::Unbound => Err(super::detached_access(self)),
+            Where::Detached(_) | Where::Unbound => Err(detached_pointer(self)),
         }
     }
 
@@ -992,7 +1039,22 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
     ///
     /// # Examples
     ///
-    /// See [`IntrusivePtr`]; `p.with(|doc| doc.words)` reads through a pointer on the stack.
+    /// ```
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use shmkit::{ManagedHeapMemory, ShmSafe};
+    /// # use shmkit::collections::{IntrusiveCount, IntrusivePtr};
+    /// # #[derive(ShmSafe)]
+    /// # #[repr(C)]
+    /// # struct Doc { refs: AtomicU32, words: u64 }
+    /// # impl IntrusiveCount for Doc {
+    /// #     fn add_ref(&self) { self.refs.fetch_add(1, Ordering::Relaxed); }
+    /// #     fn release(&self) -> bool { self.refs.fetch_sub(1, Ordering::AcqRel) == 1 }
+    /// # }
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let p = IntrusivePtr::new_in(Doc { refs: AtomicU32::new(0), words: 3 }, &*seg);
+    /// assert_eq!(p.with(|d| d.words + 1)?, 4);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R> {
         self.with_value(|_, _, v| Ok(f(v)))
     }
@@ -1001,7 +1063,24 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
     ///
     /// # Examples
     ///
-    /// See [`IntrusivePtr`]; `IntrusivePtr::ptr_eq(&p, &p.clone())` is `true`.
+    /// ```
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use shmkit::{ManagedHeapMemory, ShmSafe};
+    /// # use shmkit::collections::{IntrusiveCount, IntrusivePtr};
+    /// # #[derive(ShmSafe)]
+    /// # #[repr(C)]
+    /// # struct Doc { refs: AtomicU32, words: u64 }
+    /// # impl IntrusiveCount for Doc {
+    /// #     fn add_ref(&self) { self.refs.fetch_add(1, Ordering::Relaxed); }
+    /// #     fn release(&self) -> bool { self.refs.fetch_sub(1, Ordering::AcqRel) == 1 }
+    /// # }
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let p = IntrusivePtr::new_in(Doc { refs: AtomicU32::new(0), words: 3 }, &*seg);
+    /// let q = IntrusivePtr::new_in(Doc { refs: AtomicU32::new(0), words: 3 }, &*seg);
+    /// assert!(IntrusivePtr::ptr_eq(&p, &p.clone()));
+    /// assert!(!IntrusivePtr::ptr_eq(&p, &q));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn ptr_eq(this: &IntrusivePtr<T>, other: &IntrusivePtr<T>) -> bool {
         this.seg.id() == other.seg.id() && this.ptr.offset() == other.ptr.offset()
     }

@@ -29,6 +29,20 @@ pub(crate) fn with_segment<H, R>(
     }
 }
 
+/// The error for a pointer (box, `Arc`) asked for a reference while outside its segment.
+#[cold]
+pub(crate) fn detached_pointer<H>(header: &H) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!(
+            "this pointer (at {:p}) is not inside its segment: it was moved out (a new or cloned \
+             pointer, or one popped or removed from a collection), so it cannot lend references \
+             to its value; store it in the segment, or read it with `with`",
+            std::ptr::from_ref(header)
+        ),
+    )
+}
+
 /// The error for a pointer whose header holds no block.
 #[cold]
 pub(crate) fn empty_pointer(what: &str) -> Error {
@@ -265,7 +279,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Box<T, A> {
                 // borrows the box, so nothing in this process mutates it.
                 Ok(unsafe { &*p })
             }
-            Where::Detached(_) | Where::Unbound => Err(super::detached_access(self)),
+            Where::Detached(_) | Where::Unbound => Err(detached_pointer(self)),
         }
     }
 
@@ -294,7 +308,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Box<T, A> {
                 // SAFETY: as in `try_get`; `&mut self` makes the access exclusive.
                 Ok(unsafe { &mut *p })
             }
-            Where::Detached(_) | Where::Unbound => Err(super::detached_access(self)),
+            Where::Detached(_) | Where::Unbound => Err(detached_pointer(self)),
         }
     }
 

@@ -1,4 +1,5 @@
-//! [`LinkedList`]: a doubly linked list in a managed segment, one node per element.
+//! [`LinkedList`]: a doubly linked list in a managed segment, one node per element, and its
+//! iterators.
 #![allow(unsafe_code)]
 
 use std::fmt;
@@ -1200,6 +1201,18 @@ impl<T> RawIter<'_, T> {
 }
 
 /// An iterator over a [`LinkedList`]'s elements, from [`LinkedList::iter`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::collections::{LinkedList, linked_list::Iter};
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let l = seg.construct("l", LinkedList::<u8>::from_iter_in([1, 2, 3], &*seg))?;
+/// let mut it: Iter<'_, u8> = l.iter();
+/// assert_eq!((it.next(), it.next_back(), it.len()), (Some(&1), Some(&3), 1));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct Iter<'a, T> {
     raw: RawIter<'a, T>,
     _life: PhantomData<&'a T>,
@@ -1237,6 +1250,22 @@ impl<T> fmt::Debug for Iter<'_, T> {
 
 /// An iterator over mutable references to a [`LinkedList`]'s elements, from
 /// [`LinkedList::iter_mut`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::{LinkedList, linked_list::IterMut};
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("l", Mutex::new(LinkedList::<u8>::new()))?;
+/// let mut l = m.lock().unwrap();
+/// l.extend([1, 2]);
+/// let it: IterMut<'_, u8> = l.iter_mut();
+/// it.rev().for_each(|x| *x += 1);
+/// assert_eq!(*l, [2, 3]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct IterMut<'a, T> {
     raw: RawIter<'a, T>,
     _life: PhantomData<&'a mut T>,

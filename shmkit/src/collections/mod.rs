@@ -64,11 +64,11 @@
 
 mod arc;
 mod boxed;
-mod linked_list;
+pub mod linked_list;
 mod segment_ref;
 mod string;
 mod vec;
-mod vec_deque;
+pub mod vec_deque;
 
 pub use segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};
 pub use string::String;

@@ -1,4 +1,5 @@
-//! [`VecDeque`]: a double-ended queue (a ring buffer) in a managed segment.
+//! [`VecDeque`]: a double-ended queue (a ring buffer) in a managed segment, and its
+//! iterators.
 #![allow(unsafe_code)]
 
 use std::cmp::Ordering;
@@ -1530,6 +1531,18 @@ impl<T: ShmSafe + Unpin> Default for VecDeque<T> {
 }
 
 /// An iterator over a [`VecDeque`]'s elements, from [`VecDeque::iter`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::collections::{VecDeque, vec_deque::Iter};
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let q = seg.construct("q", VecDeque::<u8>::from_iter_in([1, 2, 3], &*seg))?;
+/// let mut it: Iter<'_, u8> = q.iter();
+/// assert_eq!((it.next(), it.next_back(), it.len()), (Some(&1), Some(&3), 1));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Iter<'a, T> {
     a: std::slice::Iter<'a, T>,
@@ -1560,6 +1573,22 @@ impl<T> std::iter::FusedIterator for Iter<'_, T> {}
 
 /// An iterator over mutable references to a [`VecDeque`]'s elements, from
 /// [`VecDeque::iter_mut`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::{VecDeque, vec_deque::IterMut};
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("q", Mutex::new(VecDeque::<u8>::new()))?;
+/// let mut q = m.lock().unwrap();
+/// q.extend([1, 2]);
+/// let it: IterMut<'_, u8> = q.iter_mut();
+/// it.rev().for_each(|x| *x += 1);
+/// assert_eq!(*q, [2, 3]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct IterMut<'a, T> {
     a: std::slice::IterMut<'a, T>,
