@@ -618,6 +618,17 @@ fn corrupt_lists_and_deques_are_errors_not_hangs() {
     assert!(l.is_empty());
     l.push_back(1);
     assert_eq!(*l, [1]);
+    // Both ends naming the same node of a two-element list: popping must not free a node the
+    // other end still names.
+    l.push_back(2);
+    // SAFETY: the header's head and tail words.
+    let tail = unsafe { w.add(2).read() };
+    // SAFETY: as above.
+    unsafe { w.add(2).write(w.add(1).read()) };
+    assert_eq!(l.try_pop_front().unwrap_err().kind(), ErrorKind::Corrupted);
+    // SAFETY: as above.
+    unsafe { w.add(2).write(tail) };
+    assert_eq!(*l, [1, 2]);
 
     let m = seg
         .construct("q", Mutex::new(VecDeque::<u32>::new()))

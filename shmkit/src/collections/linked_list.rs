@@ -501,8 +501,9 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> LinkedList<T, A> {
         }
         match inward.offset() {
             Some(n_off) => {
-                if self.len < 2 {
-                    return Err(corrupt("a one-element list with two nodes"));
+                let other = if back { &self.head } else { &self.tail };
+                if self.len < 2 || other.offset() == Some(off) || n_off == off {
+                    return Err(corrupt("its ends disagree with its length"));
                 }
                 let np = node_ptr::<T>(s, n_off)?;
                 // SAFETY: a checked node; links only.
