@@ -5,13 +5,14 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use shmkit::collections::{
     Arc, AsSegment, Box, IntrusiveCount, IntrusivePtr, NewArc, NewBox, String, Vec, Weak,
 };
 use shmkit::sync::Mutex;
 use shmkit::{ErrorKind, ManagedHeapMemory, ManagedSharedMemory, ShmSafe};
-use shmkit_testkit::{Cleanup, child, child_roles, report, unique_name};
+use shmkit_testkit::{Cleanup, child, child_roles, report, unique_name, wait_until};
 
 child_roles!(arc_child);
 
@@ -352,6 +353,26 @@ fn arc_child(args: &[std::string::String]) {
             let w = seg.find::<Weak<Counted>>("weak").unwrap().unwrap();
             report("upgrade", w.upgrade().is_some());
         }
+        // Clones and drops the first reference, and upgrades the weak pointer, many times.
+        "hammer" => {
+            let arc = seg.find::<Arc<Counted>>("shared").unwrap().unwrap();
+            let w = seg.find::<Weak<Counted>>("weak").unwrap().unwrap();
+            let n: usize = args[2].parse().unwrap();
+            let ready = seg.find::<AtomicU32>("ready").unwrap().unwrap();
+            ready.store(1, Ordering::SeqCst);
+            let mut held = std::vec::Vec::new();
+            for i in 0..n {
+                held.push(arc.clone());
+                if let Some(a) = w.upgrade() {
+                    held.push(a);
+                }
+                if i % 7 == 0 {
+                    held.clear();
+                }
+            }
+            drop(held);
+            report("done", n);
+        }
         // Takes a reference onto its stack and exits without dropping it.
         "exit-holding" => {
             let held = slots.lock().unwrap()[0].clone();
@@ -447,6 +468,50 @@ fn arc_shared_by_two_processes_child_drops_last() {
         free,
         "the block freed exactly once"
     );
+    seg.check_sanity().unwrap();
+}
+
+#[test]
+fn clones_and_upgrades_race_between_processes() {
+    let name = unique_name("arc-race");
+    let mut c = Cleanup::new();
+    c.shm(&name);
+    let (mut seg, free) = arc_setup(&name);
+    let first = slots(&seg).lock().unwrap()[0].clone();
+    seg.construct("shared", first).unwrap();
+    let ready = seg.construct("ready", AtomicU32::new(0)).unwrap();
+    const N: usize = 50_000;
+    let kid = child("arc_child")
+        .args([name.as_str(), "hammer", &N.to_string()])
+        .spawn();
+    // Start together: the child flags that it is about to begin.
+    assert!(wait_until(Duration::from_secs(60), || ready
+        .load(Ordering::SeqCst)
+        == 1));
+    {
+        let arc = seg.find::<Arc<Counted>>("shared").unwrap().unwrap();
+        let w = seg.find::<Weak<Counted>>("weak").unwrap().unwrap();
+        let mut held = std::vec::Vec::new();
+        for i in 0..N {
+            held.push(arc.clone());
+            held.push(w.upgrade().unwrap());
+            if i % 5 == 0 {
+                held.clear();
+            }
+        }
+    }
+    let out = kid.wait();
+    out.assert_success();
+    assert_eq!(out.value("done"), N.to_string());
+    let arc = seg.find::<Arc<Counted>>("shared").unwrap().unwrap();
+    assert_eq!(Arc::strong_count(arc), 2, "the named object and the slot");
+    assert_eq!(Arc::weak_count(arc), 1);
+    assert_eq!(drops_of(&seg), 0);
+    slots(&seg).lock().unwrap().clear();
+    seg.destroy::<Arc<Counted>>("shared").unwrap();
+    assert_eq!(drops_of(&seg), 1);
+    seg.destroy::<Weak<Counted>>("weak").unwrap();
+    assert!(seg.free_memory().unwrap() <= free);
     seg.check_sanity().unwrap();
 }
 
