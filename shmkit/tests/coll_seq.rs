@@ -452,6 +452,159 @@ proptest! {
     }
 }
 
+fn text(v: u32) -> std::string::String {
+    "x".repeat((v % 40) as usize) + &v.to_string()
+}
+
+/// The same operations on deques and lists of strings (each element owns a block): every
+/// removal path must drop, and everything must be freed at the end.
+fn run_strings(ops: &[DqOp]) {
+    let mut seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 20).unwrap();
+    let free = baseline(&mut seg, &["q", "l"]);
+    {
+        let q = seg
+            .construct("q", Mutex::new(VecDeque::<String>::new()))
+            .unwrap();
+        let l = seg
+            .construct("l", Mutex::new(LinkedList::<String>::new()))
+            .unwrap();
+        let (mut q, mut l) = (q.lock().unwrap(), l.lock().unwrap());
+        let mut m: StdDeque<std::string::String> = StdDeque::new();
+        let mut ml: StdList<std::string::String> = StdList::new();
+        for op in ops {
+            let n = m.len();
+            match op {
+                DqOp::PushBack(v) | DqOp::Set(_, v) => {
+                    q.push_back(text(*v).as_str());
+                    m.push_back(text(*v));
+                    l.push_back(text(*v).as_str());
+                    ml.push_back(text(*v));
+                }
+                DqOp::PushFront(v) | DqOp::Insert(_, v) => {
+                    q.push_front(text(*v).as_str());
+                    m.push_front(text(*v));
+                    l.push_front(text(*v).as_str());
+                    ml.push_front(text(*v));
+                }
+                DqOp::PopBack => {
+                    assert_eq!(
+                        q.pop_back().map(|s| s.with_str(str::to_owned).unwrap()),
+                        m.pop_back()
+                    );
+                    assert_eq!(
+                        l.pop_back().map(|s| s.with_str(str::to_owned).unwrap()),
+                        ml.pop_back()
+                    );
+                }
+                DqOp::PopFront | DqOp::Swap(..) => {
+                    assert_eq!(
+                        q.pop_front().map(|s| s.with_str(str::to_owned).unwrap()),
+                        m.pop_front()
+                    );
+                    assert_eq!(
+                        l.pop_front().map(|s| s.with_str(str::to_owned).unwrap()),
+                        ml.pop_front()
+                    );
+                }
+                DqOp::Remove(i) => {
+                    assert_eq!(
+                        q.remove(*i).map(|s| s.with_str(str::to_owned).unwrap()),
+                        m.remove(*i)
+                    );
+                }
+                DqOp::Retain(k) => {
+                    q.retain(|s| s.len() % *k as usize != 0);
+                    m.retain(|s| s.len() % *k as usize != 0);
+                    l.retain(|s| s.len() % *k as usize != 0);
+                    ml = ml
+                        .into_iter()
+                        .filter(|s| s.len() % *k as usize != 0)
+                        .collect();
+                }
+                DqOp::Drain(a, b) => {
+                    let (a, b) = ((*a).min(n), (*b).min(n));
+                    let (a, b) = (a.min(b), a.max(b));
+                    let got: std::vec::Vec<_> = q
+                        .drain(a..b)
+                        .map(|s| s.with_str(str::to_owned).unwrap())
+                        .collect();
+                    let want: std::vec::Vec<_> = m.drain(a..b).collect();
+                    assert_eq!(got, want);
+                }
+                DqOp::Truncate(k) => {
+                    q.truncate(*k);
+                    m.truncate(*k);
+                }
+                DqOp::Clear => {
+                    q.clear();
+                    m.clear();
+                    l.clear();
+                    ml.clear();
+                }
+                DqOp::RotateLeft(k) | DqOp::RotateRight(k) => {
+                    if *k <= n {
+                        q.rotate_left(*k);
+                        m.rotate_left(*k);
+                    }
+                }
+                DqOp::MakeContiguous | DqOp::ShrinkToFit => {
+                    q.make_contiguous();
+                    q.shrink_to_fit();
+                }
+                DqOp::Reserve(k) => q.reserve(*k),
+                DqOp::Extend(items) => {
+                    let mut other = LinkedList::<String>::new_in(&*seg);
+                    for &x in items {
+                        q.push_back(text(x).as_str());
+                        m.push_back(text(x));
+                        other.push_back(text(x).as_str());
+                        ml.push_back(text(x));
+                    }
+                    l.append(&mut other);
+                }
+            }
+            assert!(
+                q.iter()
+                    .map(|s| s.as_str())
+                    .eq(m.iter().map(|s| s.as_str()))
+            );
+            assert!(
+                l.iter()
+                    .rev()
+                    .map(|s| s.as_str())
+                    .eq(ml.iter().rev().map(|s| s.as_str()))
+            );
+        }
+        let qc = q.clone();
+        let lc = l.clone();
+        assert_eq!(qc.with_slices(|a, b| a.len() + b.len()).unwrap(), m.len());
+        assert_eq!(lc.with_iter(|it| it.len()).unwrap(), ml.len());
+        let moved: std::vec::Vec<_> = lc
+            .into_iter()
+            .map(|s| s.with_str(str::to_owned).unwrap())
+            .collect();
+        assert!(moved.iter().eq(ml.iter()));
+    }
+    seg.destroy::<Mutex<VecDeque<String>>>("q").unwrap();
+    seg.destroy::<Mutex<LinkedList<String>>>("l").unwrap();
+    assert_eq!(
+        seg.free_memory().unwrap(),
+        free,
+        "every string and node freed"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
+
+    #[test]
+    fn deques_and_lists_of_strings_drop_and_free_everything(
+        ops in proptest::collection::vec(dq_op(), 1..50),
+    ) {
+        run_strings(&ops);
+    }
+}
+
 #[test]
 fn nested_collections_free_everything() {
     let mut seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 20).unwrap();
