@@ -713,6 +713,13 @@ fn moved_into_another_segment_is_caught() {
     assert!(catch_unwind(AssertUnwindSafe(|| l.front().copied())).is_err());
     assert!(catch_unwind(AssertUnwindSafe(|| q[0])).is_err());
     assert!(l.with_iter(|it| it.count()).is_err());
+    // Empty ones iterate anywhere (there is nothing to lend).
+    let mut empty = LinkedList::<u32>::new();
+    assert_eq!(empty.iter().count(), 0);
+    assert_eq!(empty.iter_mut().count(), 0);
+    assert_eq!(empty, LinkedList::<u32>::new());
+    assert_eq!(VecDeque::<u32>::new().iter().count(), 0);
+    assert_eq!(VecDeque::<u32>::new(), VecDeque::<u32>::new());
     // Moved out (on the stack) they work through closures, not references.
     let l2 = LinkedList::<u32>::from_iter_in([5], &*a);
     assert_eq!(

@@ -757,6 +757,12 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> LinkedList<T, A> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn try_iter(&self) -> Result<Iter<'_, T>> {
+        if self.len == 0 && self.head.is_null() {
+            return Ok(Iter {
+                raw: RawIter::empty(),
+                _life: PhantomData,
+            });
+        }
         let s = self.resident()?;
         Ok(Iter {
             raw: self.raw_iter(s)?,
@@ -804,6 +810,12 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> LinkedList<T, A> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn iter_mut(&mut self) -> IterMut<'_, T> {
+        if self.len == 0 && self.head.is_null() {
+            return IterMut {
+                raw: RawIter::empty(),
+                _life: PhantomData,
+            };
+        }
         let raw = self
             .resident()
             .and_then(|s| self.raw_iter(s))
