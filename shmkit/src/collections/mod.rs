@@ -62,13 +62,22 @@
 //! bytes.
 #![allow(unsafe_code)]
 
+mod arc;
+mod boxed;
+pub mod linked_list;
 mod segment_ref;
 mod string;
 mod vec;
+pub mod vec_deque;
 
 pub use segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};
 pub use string::String;
 pub use vec::Vec;
+
+pub use arc::{Arc, IntrusiveCount, IntrusivePtr, NewArc, Weak};
+pub use boxed::{Box, NewBox};
+pub use linked_list::LinkedList;
+pub use vec_deque::VecDeque;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ptr::registry;
