@@ -178,3 +178,50 @@ fn fuzz_managed_segments() {
 fn fuzz_truncated_segment_files() {
     fuzz("file");
 }
+
+// ----- regressions: the exact bytes of every finding ---------------------------------------
+
+/// Finding 1 (proptest, segment surface, seed 1795449029375411121): the ordered index's root
+/// word set to `u64::MAX` (the bytes `ff ff ff ff ff ff ff ff` at offset 208, the unique
+/// index's root; the same for the named index at 144) made `find_unique` / `find` panic with
+/// "attempt to add with overflow" in the B-tree node prefetch, before the node was validated.
+#[test]
+fn regression_ordered_index_root_at_usize_max_is_corrupted_not_an_overflow() {
+    use shmkit::alloc::BestFit;
+    use shmkit::segment::OrderedIndex;
+    use shmkit::{ErrorKind, ManagedSharedMemory, MappedRegion, SharedMemory};
+    type Seg = ManagedSharedMemory<BestFit, OrderedIndex>;
+    let mut c = Cleanup::new();
+    for root_at in [208usize, 144] {
+        let name = shmkit_testkit::unique_name("fz-reg-root");
+        c.shm(&name);
+        {
+            let seg = Seg::create(&name, 1 << 16).unwrap();
+            seg.construct("alpha", 1u64).unwrap();
+            seg.construct_unique(2u16).unwrap();
+        }
+        {
+            let shm = SharedMemory::open(&name).unwrap();
+            let r = MappedRegion::map(&shm).unwrap();
+            r.write_at(root_at, &[0xff; 8]).unwrap();
+        }
+        let seg = Seg::open(&name).unwrap();
+        let found = (
+            seg.find_unique::<u16>().map(|v| v.copied()),
+            seg.find::<u64>("alpha").map(|v| v.copied()),
+        );
+        let corrupted = |r: Result<(), &shmkit::Error>| match r {
+            Ok(()) => true,
+            Err(e) => e.kind() == ErrorKind::Corrupted,
+        };
+        assert!(
+            corrupted(found.0.as_ref().map(drop)) && corrupted(found.1.as_ref().map(drop)),
+            "{found:?}"
+        );
+        // The index the root belongs to cannot be walked: the sanity check says so.
+        assert_eq!(seg.check_sanity().unwrap_err().kind(), ErrorKind::Corrupted);
+        let ro = Seg::open_read_only(&name).unwrap();
+        let _ = ro.find_unique::<u16>().map(|v| v.copied());
+        let _ = ro.find::<u64>("alpha").map(|v| v.copied());
+    }
+}
