@@ -85,6 +85,16 @@ impl XsiSharedMemory {
                 "an XSI segment needs a non-zero size",
             ));
         }
+        if size as u64 > super::MAX_MAPPING_LEN {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "an XSI segment of {size} bytes is larger than any address space \
+                     (at most {} bytes)",
+                    super::MAX_MAPPING_LEN
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -92,7 +102,8 @@ impl XsiSharedMemory {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidArgument`] for size 0 or beyond the system's `shmmax`;
+    /// [`ErrorKind::InvalidArgument`] for size 0, beyond any address space (2^56 bytes) or beyond
+    /// the system's `shmmax`;
     /// [`ErrorKind::AlreadyExists`]; [`ErrorKind::OutOfMemory`].
     pub fn create(key: XsiKey, size: usize, permissions: Permissions) -> Result<XsiSharedMemory> {
         Self::check_size(size)?;
