@@ -12,8 +12,8 @@ use shmkit::alloc::BestFit;
 use shmkit::segment::HashIndex;
 use shmkit::{
     ErrorKind, ManagedExternalBuffer, ManagedHeapMemory, ManagedMappedFile, ManagedSharedMemory,
-    ManagedXsiSharedMemory, MapOptions, MappedRegion, MessageQueue, SharedMemory,
-    XsiSharedMemory, XsiKey,
+    ManagedXsiSharedMemory, MapOptions, MappedRegion, MessageQueue, SharedMemory, XsiKey,
+    XsiSharedMemory,
 };
 use shmkit::{Permissions, RemoveOnDrop};
 use shmkit_testkit::{Cleanup, child, child_roles, euid, report, unique_name, unique_path};
@@ -27,8 +27,14 @@ fn assert_kind<T: std::fmt::Debug>(r: shmkit::Result<T>, kinds: &[ErrorKind], wh
     match r {
         Ok(v) => panic!("{what}: expected an error {kinds:?}, got Ok({v:?})"),
         Err(e) => {
-            assert!(kinds.contains(&e.kind()), "{what}: expected {kinds:?}, got {e:?}");
-            assert!(!e.to_string().is_empty(), "{what}: an error without a message");
+            assert!(
+                kinds.contains(&e.kind()),
+                "{what}: expected {kinds:?}, got {e:?}"
+            );
+            assert!(
+                !e.to_string().is_empty(),
+                "{what}: an error without a message"
+            );
         }
     }
 }
@@ -51,19 +57,35 @@ fn absurd_and_zero_sizes_are_invalid_arguments() {
 
         let name = unique_name("absurd-seg");
         c.shm(&name);
-        assert_kind(Shm::create(&name, size), &[Inv], &what("ManagedSharedMemory::create"));
+        assert_kind(
+            Shm::create(&name, size),
+            &[Inv],
+            &what("ManagedSharedMemory::create"),
+        );
         assert!(
             SharedMemory::open(&name).is_err(),
             "a refused segment left its name behind"
         );
-        assert_kind(Shm::open_or_create(&name, size), &[Inv], &what("open_or_create"));
+        assert_kind(
+            Shm::open_or_create(&name, size),
+            &[Inv],
+            &what("open_or_create"),
+        );
         assert!(SharedMemory::open(&name).is_err());
 
         let path = unique_path("absurd-file");
         c.file(&path);
-        assert_kind(File::create(&path, size), &[Inv], &what("ManagedMappedFile::create"));
+        assert_kind(
+            File::create(&path, size),
+            &[Inv],
+            &what("ManagedMappedFile::create"),
+        );
         assert!(!path.exists(), "a refused segment file was left behind");
-        assert_kind(File::open_or_create(&path, size), &[Inv], &what("mapped open_or_create"));
+        assert_kind(
+            File::open_or_create(&path, size),
+            &[Inv],
+            &what("mapped open_or_create"),
+        );
         assert!(!path.exists());
 
         assert_kind(
@@ -81,24 +103,47 @@ fn absurd_and_zero_sizes_are_invalid_arguments() {
             &[Inv],
             &what("XsiSharedMemory::create"),
         );
-        assert_kind(MappedRegion::anonymous(size), &[Inv], &what("MappedRegion::anonymous"));
+        assert_kind(
+            MappedRegion::anonymous(size),
+            &[Inv],
+            &what("MappedRegion::anonymous"),
+        );
 
         let q = unique_name("absurd-mq");
         c.shm(&q);
         // A zero-byte message size is a supported queue of empty messages (tests/message_queue.rs
         // uses one); a zero capacity is not.
         if size != 0 {
-            assert_kind(MessageQueue::create(&q, 4, size), &[Inv], &what("queue message size"));
-            assert_kind(MessageQueue::anonymous(4, size), &[Inv], &what("anonymous queue"));
+            assert_kind(
+                MessageQueue::create(&q, 4, size),
+                &[Inv],
+                &what("queue message size"),
+            );
+            assert_kind(
+                MessageQueue::anonymous(4, size),
+                &[Inv],
+                &what("anonymous queue"),
+            );
         }
-        assert_kind(MessageQueue::create(&q, size, 16), &[Inv], &what("queue capacity"));
-        assert_kind(MessageQueue::anonymous(size, 16), &[Inv], &what("anonymous capacity"));
+        assert_kind(
+            MessageQueue::create(&q, size, 16),
+            &[Inv],
+            &what("queue capacity"),
+        );
+        assert_kind(
+            MessageQueue::anonymous(size, 16),
+            &[Inv],
+            &what("anonymous capacity"),
+        );
         assert_kind(
             MessageQueue::open_or_create(&q, size, 16),
             &[Inv],
             &what("queue open_or_create"),
         );
-        assert!(SharedMemory::open(&q).is_err(), "a refused queue left its name");
+        assert!(
+            SharedMemory::open(&q).is_err(),
+            "a refused queue left its name"
+        );
     }
     let mut empty: [u8; 0] = [];
     assert_kind(
@@ -117,7 +162,11 @@ fn absurd_set_len_and_grow_are_invalid_arguments() {
     let shm = SharedMemory::create(&name).unwrap();
     for len in [u64::MAX, i64::MAX as u64 + 1] {
         assert_kind(shm.set_len(len), &[Inv], &format!("set_len({len})"));
-        assert_kind(shm.set_len_sparse(len), &[Inv], &format!("set_len_sparse({len})"));
+        assert_kind(
+            shm.set_len_sparse(len),
+            &[Inv],
+            &format!("set_len_sparse({len})"),
+        );
     }
     // Within the file-size limit but beyond any memory: refused at sizing time.
     assert_kind(
@@ -148,8 +197,16 @@ fn absurd_set_len_and_grow_are_invalid_arguments() {
     c.file(&path);
     drop(File::create(&path, 1 << 16).unwrap());
     for extra in ABSURD.into_iter().chain([0]) {
-        assert_kind(Shm::grow(&seg_name, extra), &[Inv], &format!("grow by {extra}"));
-        assert_kind(File::grow(&path, extra), &[Inv], &format!("file grow by {extra}"));
+        assert_kind(
+            Shm::grow(&seg_name, extra),
+            &[Inv],
+            &format!("grow by {extra}"),
+        );
+        assert_kind(
+            File::grow(&path, extra),
+            &[Inv],
+            &format!("file grow by {extra}"),
+        );
         let mut heap = ManagedHeapMemory::<BestFit, HashIndex>::new(1 << 16).unwrap();
         assert_kind(heap.grow(extra), &[Inv], &format!("heap grow by {extra}"));
         heap.check_sanity().unwrap();
@@ -179,7 +236,13 @@ impl Tmpfs {
         let dir = unique_path("tmpfs");
         std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(&dir)
             .output();
         match out {
@@ -227,7 +290,10 @@ fn fill_small_tmpfs(args: &[String]) {
         &[ErrorKind::OutOfMemory, ErrorKind::Io],
         "a 4 MiB segment file on a 1 MiB tmpfs",
     );
-    assert!(!too_big.exists(), "the refused segment file was left behind");
+    assert!(
+        !too_big.exists(),
+        "the refused segment file was left behind"
+    );
 
     // 640 KiB fits; fill every byte of it.
     let seg = File::create(&fits, 640 << 10).unwrap();
@@ -263,7 +329,12 @@ fn fill_small_tmpfs(args: &[String]) {
     seg.check_sanity().unwrap();
     for k in 0..n {
         let chunk = seg.find_array::<u8>(&format!("chunk{k}")).unwrap().unwrap();
-        assert!(chunk.iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0xa5));
+        assert!(
+            chunk
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == (i as u8) ^ 0xa5)
+        );
     }
     drop(seg);
     // A grow that fits (the rest of the tmpfs, less a margin) succeeds, and the new memory is
@@ -297,7 +368,12 @@ fn a_full_filesystem_is_an_error_at_sizing_time_never_a_sigbus() {
         .timeout(Duration::from_secs(60))
         .spawn()
         .wait();
-    assert_eq!(out.signal(), None, "the child died of a signal: {}", out.stderr);
+    assert_eq!(
+        out.signal(),
+        None,
+        "the child died of a signal: {}",
+        out.stderr
+    );
     out.assert_success();
     assert!(out.value("chunks").parse::<u32>().unwrap() >= 100);
     drop(fs);
@@ -373,7 +449,12 @@ fn running_out_of_descriptors_is_an_error() {
         .timeout(Duration::from_secs(60))
         .spawn()
         .wait();
-    assert_eq!(out.signal(), None, "the child died of a signal: {}", out.stderr);
+    assert_eq!(
+        out.signal(),
+        None,
+        "the child died of a signal: {}",
+        out.stderr
+    );
     out.assert_success();
     assert!(out.value("opened").parse::<u32>().unwrap() < 32);
     assert_eq!(out.value("recovered"), "true");
@@ -403,7 +484,10 @@ fn no_address_space_left(args: &[String]) {
     report("mapped", regions.len());
     // A segment whose mapping does not fit: an error, and no object is left behind.
     assert!(Shm::create(name, 64 << 20).is_err());
-    assert!(SharedMemory::open(name).is_err(), "a failed create left its object");
+    assert!(
+        SharedMemory::open(name).is_err(),
+        "a failed create left its object"
+    );
     regions.clear();
     let seg = Shm::create(name, 1 << 20).unwrap();
     seg.construct("x", 1u32).unwrap();
@@ -417,7 +501,12 @@ fn running_out_of_address_space_is_an_error() {
         .timeout(Duration::from_secs(60))
         .spawn()
         .wait();
-    assert_eq!(out.signal(), None, "the child died of a signal: {}", out.stderr);
+    assert_eq!(
+        out.signal(),
+        None,
+        "the child died of a signal: {}",
+        out.stderr
+    );
     out.assert_success();
     assert_eq!(out.value("recovered"), "true");
 }

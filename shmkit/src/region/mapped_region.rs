@@ -27,7 +27,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::shm_safe::ShmSafe;
 use crate::sys;
 
-
 /// The longest mapping: 2^56 bytes, the largest user address space of any 64-bit Linux (x86-64
 /// with 5-level paging). A longer request can never succeed, so it is an invalid argument rather
 /// than a shortage of memory.

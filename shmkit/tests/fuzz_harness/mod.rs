@@ -25,9 +25,7 @@ use shmkit::alloc::BestFit;
 use shmkit::segment::{HashIndex, NameIndex, OrderedIndex};
 use shmkit::sync::{NamedMutex, NamedRecursiveMutex, NamedRwLock, NamedSemaphore};
 use shmkit::sync::{NamedUpgradableRwLock, TryLockError};
-use shmkit::{
-    ManagedMappedFile, ManagedSharedMemory, MappedRegion, MessageQueue, SharedMemory,
-};
+use shmkit::{ManagedMappedFile, ManagedSharedMemory, MappedRegion, MessageQueue, SharedMemory};
 
 /// What is fuzzed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -523,7 +521,11 @@ fn run_queue(name: &str, case: &Case) -> String {
             outcome = kind(&e);
         }
     };
-    let ops = if case.ops.is_empty() { &[0, 1, 2, 3][..] } else { &case.ops };
+    let ops = if case.ops.is_empty() {
+        &[0, 1, 2, 3][..]
+    } else {
+        &case.ops
+    };
     for (i, &op) in ops.iter().enumerate() {
         if i == ops.len() / 2 {
             edit_open(name, &case.during, &fields, lock_at);
@@ -581,7 +583,8 @@ fn populate(seg: &shmkit::SegmentManager<BestFit, impl NameIndex>) {
     for (i, n) in NAMES.iter().enumerate().take(4) {
         seg.construct(n, i as u64 * 11).expect("construct");
     }
-    seg.construct_array(NAMES[4], 5, |i| i as u32 * 7).expect("construct_array");
+    seg.construct_array(NAMES[4], 5, |i| i as u32 * 7)
+        .expect("construct_array");
     seg.construct_unique(99u16).expect("construct_unique");
     for k in 0..4 {
         let h = seg.allocate(24 + 40 * k).expect("allocate");
@@ -594,17 +597,32 @@ fn populate(seg: &shmkit::SegmentManager<BestFit, impl NameIndex>) {
 /// Runs the operations on an open segment (read-write); returns the last error kind or "ok".
 fn exercise<I: NameIndex>(seg: &mut shmkit::SegmentManager<BestFit, I>, ops: &[u8]) -> String {
     let mut outcome = "ok".to_owned();
-    let ops = if ops.is_empty() { &[0, 1, 2, 3, 4, 5, 6][..] } else { ops };
+    let ops = if ops.is_empty() {
+        &[0, 1, 2, 3, 4, 5, 6][..]
+    } else {
+        ops
+    };
     for &op in ops {
         let name = NAMES[usize::from(op / 8) % NAMES.len()];
         let r: shmkit::Result<()> = match op % 8 {
-            0 => seg.find::<u64>(name).map(|v| std::hint::black_box(v.copied())).map(drop),
-            1 => seg.find_array::<u32>(name).map(|v| std::hint::black_box(v.map(<[u32]>::len))).map(drop),
+            0 => seg
+                .find::<u64>(name)
+                .map(|v| std::hint::black_box(v.copied()))
+                .map(drop),
+            1 => seg
+                .find_array::<u32>(name)
+                .map(|v| std::hint::black_box(v.map(<[u32]>::len)))
+                .map(drop),
             2 => seg.construct(name, 5u64).map(drop),
             3 => seg.destroy::<u64>(name).map(drop),
             4 => seg.check_sanity(),
-            5 => seg.allocate(usize::from(op)).and_then(|h| seg.deallocate(h)),
-            6 => seg.find_unique::<u16>().map(|v| std::hint::black_box(v.copied())).map(drop),
+            5 => seg
+                .allocate(usize::from(op))
+                .and_then(|h| seg.deallocate(h)),
+            6 => seg
+                .find_unique::<u16>()
+                .map(|v| std::hint::black_box(v.copied()))
+                .map(drop),
             _ => seg.named_objects().map(|v| {
                 for o in v {
                     let _ = o;
@@ -636,7 +654,10 @@ fn run_segment<I: NameIndex>(name: &str, case: &Case) -> String {
             let _ = ro.find_unique::<u16>().map(|v| v.copied());
             let _ = ro.check_sanity();
             let _ = ro.named_objects();
-            assert!(ro.construct("ro", 1u8).is_err(), "construct in a read-only segment");
+            assert!(
+                ro.construct("ro", 1u8).is_err(),
+                "construct in a read-only segment"
+            );
             "ro-ok".to_owned()
         }
         Err(e) => kind(&e),
