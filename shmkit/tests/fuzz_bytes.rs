@@ -5,7 +5,7 @@
 //! binary. The harness (what is built, damaged and called) is `fuzz_harness/mod.rs`, shared
 //! with the cargo-fuzz targets in `fuzz/` (see FUZZING.md).
 //!
-//! `SHMKIT_FUZZ_CASES` sets the number of cases per surface (default 150, sized for CI: the
+//! `SHMKIT_FUZZ_CASES` sets the number of cases per surface (default 1000, sized for CI: the
 //! whole file runs in well under 90 s on two loaded cores); `SHMKIT_FUZZ_SEED` sets the seed
 //! (default fixed, so CI runs are reproducible; `random` draws one and prints it).
 
@@ -22,7 +22,7 @@ use shmkit_testkit::{Cleanup, child, child_roles, report, unique_path};
 
 child_roles!(fuzz_batch);
 
-const DEFAULT_CASES: u32 = 150;
+const DEFAULT_CASES: u32 = 1000;
 
 fn cases() -> u32 {
     std::env::var("SHMKIT_FUZZ_CASES")

@@ -21,9 +21,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use shmkit::alloc::BestFit;
+use shmkit::alloc::{BestFit, MemoryAlgorithm, SeqFit};
 use shmkit::segment::{HashIndex, NameIndex, OrderedIndex};
-use shmkit::sync::{NamedMutex, NamedRecursiveMutex, NamedRwLock, NamedSemaphore};
+use shmkit::sync::{NamedCondvar, NamedMutex, NamedRecursiveMutex, NamedRwLock, NamedSemaphore};
 use shmkit::sync::{NamedUpgradableRwLock, TryLockError};
 use shmkit::{ManagedMappedFile, ManagedSharedMemory, MappedRegion, MessageQueue, SharedMemory};
 
@@ -361,9 +361,11 @@ pub fn run(surface: Surface, name: &str, path: &Path, case: &Case) -> String {
     let out = match surface {
         Surface::Lock => run_lock(name, case),
         Surface::Queue => run_queue(name, case),
-        Surface::Segment => match case.variant % 2 {
-            0 => run_segment::<HashIndex>(name, case),
-            _ => run_segment::<OrderedIndex>(name, case),
+        Surface::Segment => match case.variant % 4 {
+            0 => run_segment::<BestFit, HashIndex>(name, case),
+            1 => run_segment::<BestFit, OrderedIndex>(name, case),
+            2 => run_segment::<SeqFit, HashIndex>(name, case),
+            _ => run_segment::<SeqFit, OrderedIndex>(name, case),
         },
         Surface::File => run_file(path, case),
     };
@@ -377,15 +379,16 @@ pub fn run(surface: Surface, name: &str, path: &Path, case: &Case) -> String {
 fn run_lock(name: &str, case: &Case) -> String {
     // The payload starts at 64; the first word of every lock is its futex word.
     let fields = [(64, 4), (68, 4), (72, 8), (80, 8), (128, 8)];
-    let which = case.variant % 5;
+    let which = case.variant % 6;
     match which {
         0 => drop(NamedMutex::create(name).expect("create")),
         1 => drop(NamedRecursiveMutex::create(name).expect("create")),
         2 => drop(NamedSemaphore::create(name, 2).expect("create")),
         3 => drop(NamedRwLock::create(name).expect("create")),
-        _ => drop(NamedUpgradableRwLock::create(name).expect("create")),
+        4 => drop(NamedUpgradableRwLock::create(name).expect("create")),
+        _ => drop(NamedCondvar::create(name).expect("create")),
     }
-    let lock_at = (which != 2).then_some(64);
+    let lock_at = (which != 2 && which != 5).then_some(64);
     edit_shm(name, &case.before, &fields, lock_at);
     let mut outcome = String::new();
     macro_rules! open {
@@ -451,6 +454,26 @@ fn run_lock(name: &str, case: &Case) -> String {
                     during(case);
                 }
             }
+        }
+        5 => {
+            // A damaged condvar, waited on with an intact mutex of our own.
+            let cv = open!(NamedCondvar);
+            let m_name = format!("{name}-m");
+            let m = NamedMutex::create(&m_name).expect("create the condvar's mutex");
+            for round in 0..2 {
+                cv.notify_one();
+                let g = m.lock_timeout(T).expect("our own mutex is free");
+                outcome = match cv.wait_timeout(g, T) {
+                    Ok((_g, r)) => format!("waited-{}", r.timed_out()),
+                    Err(_) => "wait-owner-died".to_owned(),
+                };
+                cv.notify_all();
+                if round == 0 {
+                    during(case);
+                }
+            }
+            drop(m);
+            let _ = NamedMutex::remove(&m_name);
         }
         _ => {
             let l = open!(NamedUpgradableRwLock);
@@ -579,7 +602,7 @@ fn segment_fields() -> Vec<(usize, usize)> {
 const NAMES: [&str; 6] = ["alpha", "beta", "gamma", "delta", "an-array", "epsilon"];
 const SEG_LOCK: usize = 112;
 
-fn populate(seg: &shmkit::SegmentManager<BestFit, impl NameIndex>) {
+fn populate<M: MemoryAlgorithm, I: NameIndex>(seg: &shmkit::SegmentManager<M, I>) {
     for (i, n) in NAMES.iter().enumerate().take(4) {
         seg.construct(n, i as u64 * 11).expect("construct");
     }
@@ -595,7 +618,10 @@ fn populate(seg: &shmkit::SegmentManager<BestFit, impl NameIndex>) {
 }
 
 /// Runs the operations on an open segment (read-write); returns the last error kind or "ok".
-fn exercise<I: NameIndex>(seg: &mut shmkit::SegmentManager<BestFit, I>, ops: &[u8]) -> String {
+fn exercise<M: MemoryAlgorithm, I: NameIndex>(
+    seg: &mut shmkit::SegmentManager<M, I>,
+    ops: &[u8],
+) -> String {
     let mut outcome = "ok".to_owned();
     let ops = if ops.is_empty() {
         &[0, 1, 2, 3, 4, 5, 6][..]
@@ -637,16 +663,16 @@ fn exercise<I: NameIndex>(seg: &mut shmkit::SegmentManager<BestFit, I>, ops: &[u
     outcome
 }
 
-fn run_segment<I: NameIndex>(name: &str, case: &Case) -> String {
-    let size = [1 << 14, 1 << 16][usize::from(case.variant / 2) % 2];
+fn run_segment<M: MemoryAlgorithm, I: NameIndex>(name: &str, case: &Case) -> String {
+    let size = [1 << 14, 1 << 16][usize::from(case.variant / 4) % 2];
     let fields = segment_fields();
     {
-        let seg = ManagedSharedMemory::<BestFit, I>::create(name, size).expect("create");
+        let seg = ManagedSharedMemory::<M, I>::create(name, size).expect("create");
         populate(&seg);
     }
     edit_shm(name, &case.before, &fields, Some(SEG_LOCK));
     // Read-only first: finds without the lock, over whatever the edits left.
-    let ro = match ManagedSharedMemory::<BestFit, I>::open_read_only(name) {
+    let ro = match ManagedSharedMemory::<M, I>::open_read_only(name) {
         Ok(ro) => {
             for n in NAMES {
                 let _ = ro.find::<u64>(n).map(|v| v.copied());
@@ -662,7 +688,7 @@ fn run_segment<I: NameIndex>(name: &str, case: &Case) -> String {
         }
         Err(e) => kind(&e),
     };
-    let mut seg = match ManagedSharedMemory::<BestFit, I>::open(name) {
+    let mut seg = match ManagedSharedMemory::<M, I>::open(name) {
         Ok(s) => s,
         Err(e) => return format!("{ro}/{}", kind(&e)),
     };
