@@ -225,3 +225,45 @@ fn regression_ordered_index_root_at_usize_max_is_corrupted_not_an_overflow() {
         let _ = ro.find::<u64>("alpha").map(|v| v.copied());
     }
 }
+
+/// Finding 2 (proptest, segment surface, seed 1795514184373487973, 10,000 cases): the
+/// ordered index's stored length set to `i64::MAX` (the bytes `ff ff ff ff ff ff ff 7f` at
+/// offset 152, the named index root's length word) made the next `construct` panic with
+/// "attempt to add with overflow" when it counted the new entry.
+#[test]
+fn regression_ordered_index_length_at_i64_max_does_not_overflow() {
+    use shmkit::alloc::BestFit;
+    use shmkit::segment::OrderedIndex;
+    use shmkit::{ManagedSharedMemory, MappedRegion, SharedMemory};
+    type Seg = ManagedSharedMemory<BestFit, OrderedIndex>;
+    let mut c = Cleanup::new();
+    let name = shmkit_testkit::unique_name("fz-reg-len");
+    c.shm(&name);
+    {
+        let seg = Seg::create(&name, 1 << 14).unwrap();
+        seg.construct("alpha", 1u64).unwrap();
+    }
+    {
+        let shm = SharedMemory::open(&name).unwrap();
+        let r = MappedRegion::map(&shm).unwrap();
+        r.write_at(152, &i64::MAX.to_ne_bytes()).unwrap();
+    }
+    let mut seg = Seg::open(&name).unwrap();
+    // Whether the damaged length is reported or not, every call returns.
+    let _ = seg.construct("epsilon", 5u64);
+    let _ = seg.destroy::<u64>("alpha");
+    let _ = seg.destroy::<u64>("epsilon");
+    let _ = seg.named_count();
+    let _ = seg.check_sanity();
+    // Lengths at the other extreme too: 0 with entries present, then removals.
+    drop(seg);
+    {
+        let shm = SharedMemory::open(&name).unwrap();
+        let r = MappedRegion::map(&shm).unwrap();
+        r.write_at(152, &u64::MAX.to_ne_bytes()).unwrap();
+    }
+    let mut seg = Seg::open(&name).unwrap();
+    let _ = seg.construct("zeta", 6u64);
+    let _ = seg.destroy::<u64>("zeta");
+    let _ = seg.check_sanity();
+}

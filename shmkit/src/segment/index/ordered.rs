@@ -167,9 +167,11 @@ impl Tree<'_> {
     }
 
     fn add_len(&self, delta: isize) {
+        // The stored length is only a statistic, and any value may be there: saturate rather
+        // than overflow.
         let len = self.mem.load(self.root + R_LEN) as isize;
         self.mem
-            .store(self.root + R_LEN, (len + delta).max(0) as u64);
+            .store(self.root + R_LEN, len.saturating_add(delta).max(0) as u64);
     }
 
     /// Compares entry `i` of node `n` with `key`.
