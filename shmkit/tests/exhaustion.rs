@@ -375,7 +375,16 @@ fn a_full_filesystem_is_an_error_at_sizing_time_never_a_sigbus() {
         out.stderr
     );
     out.assert_success();
-    assert!(out.value("chunks").parse::<u32>().unwrap() >= 100);
+    let chunks: u32 = out.value("chunks").parse().unwrap();
+    assert!(
+        chunks >= 100,
+        "only {chunks} chunks of 4 KiB fit in 640 KiB"
+    );
+    println!(
+        "1 MiB tmpfs: {chunks} chunks of 4 KiB filled a 640 KiB segment; after the refused \
+         grows, a 256 KiB grow took {} more chunks of 2 KiB",
+        out.value("more")
+    );
     drop(fs);
 }
 
@@ -393,12 +402,8 @@ fn set_limit(resource: libc::__rlimit_resource_t, soft: u64) {
         rlim_max: cur.rlim_max,
     };
     // SAFETY: `new` is a valid rlimit; lowering a soft limit has no memory effects.
-    assert_eq!(
-        unsafe { libc::setrlimit(resource, &new) },
-        0,
-        "setrlimit: {}",
-        std::io::Error::last_os_error()
-    );
+    let r = unsafe { libc::setrlimit(resource, &new) };
+    assert_eq!(r, 0, "setrlimit: {}", std::io::Error::last_os_error());
 }
 
 /// Child: with 32 descriptors, opening objects until the table is full gives errors.

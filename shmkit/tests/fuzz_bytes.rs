@@ -139,8 +139,19 @@ fn fuzz(surf: &str) {
         .args([surf.to_owned(), seed.to_string(), n.to_string()])
         .arg(last.display())
         .timeout(Duration::from_secs(60 + u64::from(n) / 2))
-        .spawn()
-        .wait();
+        .spawn();
+    let prefix = format!("shmkit-fz-{}-", out.pid());
+    let out = out.wait();
+    let leftovers: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .chain(std::fs::read_dir(std::env::temp_dir()).unwrap())
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    for n in &leftovers {
+        let _ = std::fs::remove_file(Path::new("/dev/shm").join(n));
+        let _ = std::fs::remove_file(std::env::temp_dir().join(n));
+    }
     let case = std::fs::read_to_string(&last).unwrap_or_default();
     assert!(
         out.success(),
@@ -150,6 +161,10 @@ fn fuzz(surf: &str) {
         out.signal(),
         out.stdout,
         out.stderr
+    );
+    assert!(
+        leftovers.is_empty(),
+        "cases left objects behind: {leftovers:?}"
     );
     let executed: u64 = out.value("executed").parse().expect("executed count");
     println!(

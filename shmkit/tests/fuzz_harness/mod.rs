@@ -358,7 +358,18 @@ fn lock_outcome<G>(r: Result<G, TryLockError<G>>) -> &'static str {
 /// Runs one case on an object named `name` (for [`Surface::File`], `path`), which must not
 /// exist; removes it afterwards. Returns what happened, for statistics.
 pub fn run(surface: Surface, name: &str, path: &Path, case: &Case) -> String {
-    let out = match surface {
+    // Removes the objects also when a case panics (proptest catches the panic and goes on
+    // shrinking, so a leftover would pile up per shrinking step).
+    struct Remove<'a>(&'a str, &'a Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = SharedMemory::remove(self.0);
+            let _ = SharedMemory::remove(&format!("{}-m", self.0));
+            let _ = std::fs::remove_file(self.1);
+        }
+    }
+    let _remove = Remove(name, path);
+    match surface {
         Surface::Lock => run_lock(name, case),
         Surface::Queue => run_queue(name, case),
         Surface::Segment => match case.variant % 4 {
@@ -368,10 +379,7 @@ pub fn run(surface: Surface, name: &str, path: &Path, case: &Case) -> String {
             _ => run_segment::<SeqFit, OrderedIndex>(name, case),
         },
         Surface::File => run_file(path, case),
-    };
-    let _ = SharedMemory::remove(name);
-    let _ = std::fs::remove_file(path);
-    out
+    }
 }
 
 // ----- locks -------------------------------------------------------------------------------
