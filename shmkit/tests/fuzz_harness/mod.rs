@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use shmkit::alloc::{BestFit, MemoryAlgorithm, SeqFit};
@@ -339,6 +340,50 @@ fn edit_open(name: &str, edits: &[Edit], fields: &[(usize, usize)], lock_at: Opt
     sanitize(&region, lock_at);
 }
 
+/// Whether the case's `during` edits are applied by a concurrent thread, over and over for as
+/// long as the operations run (a peer scribbling *while* shmkit reads), instead of once between
+/// two rounds of operations. Half of the cases with such edits.
+fn concurrent(case: &Case) -> bool {
+    case.variant >= 128 && !case.during.is_empty()
+}
+
+/// Runs `f` while another thread applies `edits` (and [`sanitize`]) to the object `name` in a
+/// loop, through its own mapping; the thread stops when `f` returns. Only atomic stores reach
+/// the object (`MappedRegion::write_at`), and the harness reads user data with atomic loads, so
+/// the race is a race on values, as between processes, not undefined behaviour.
+fn scribbling<R>(
+    name: &str,
+    edits: &[Edit],
+    fields: &[(usize, usize)],
+    lock_at: Option<usize>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let Ok(shm) = SharedMemory::open(name) else {
+        return f();
+    };
+    let Ok(region) = MappedRegion::map(&shm) else {
+        return f();
+    };
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            loop {
+                for e in edits {
+                    apply(&region, e, fields);
+                }
+                sanitize(&region, lock_at);
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(20));
+            }
+        });
+        let r = f();
+        stop.store(true, Ordering::Relaxed);
+        r
+    })
+}
+
 /// How long any waiting call may wait.
 const T: Duration = Duration::from_millis(3);
 
@@ -398,7 +443,6 @@ fn run_lock(name: &str, case: &Case) -> String {
     }
     let lock_at = (which != 2 && which != 5).then_some(64);
     edit_shm(name, &case.before, &fields, lock_at);
-    let mut outcome = String::new();
     macro_rules! open {
         ($t:ty) => {
             match <$t>::open(name) {
@@ -407,96 +451,109 @@ fn run_lock(name: &str, case: &Case) -> String {
             }
         };
     }
-    let during = |case: &Case| edit_open(name, &case.during, &fields, lock_at);
-    match which {
-        0 => {
-            let m = open!(NamedMutex);
-            for round in 0..2 {
-                outcome = lock_outcome(m.lock_timeout(T)).to_owned();
-                let _ = lock_outcome(m.try_lock());
-                let _ = (m.is_locked(), m.is_consistent());
-                if round == 0 {
-                    during(case);
-                }
-            }
+    let scribbled = concurrent(case);
+    let during = |case: &Case| {
+        if !scribbled {
+            edit_open(name, &case.during, &fields, lock_at);
         }
-        1 => {
-            let m = open!(NamedRecursiveMutex);
-            for round in 0..2 {
-                if let Ok(g) = m.lock_timeout(T) {
-                    // Recursion on top of a scribbled count.
+    };
+    let body = || {
+        let mut outcome = String::new();
+        match which {
+            0 => {
+                let m = open!(NamedMutex);
+                for round in 0..2 {
+                    outcome = lock_outcome(m.lock_timeout(T)).to_owned();
                     let _ = lock_outcome(m.try_lock());
-                    drop(g);
-                    outcome = "locked".to_owned();
-                } else {
-                    outcome = "not-locked".to_owned();
+                    let _ = (m.is_locked(), m.is_consistent());
+                    if round == 0 {
+                        during(case);
+                    }
                 }
-                if round == 0 {
-                    during(case);
+            }
+            1 => {
+                let m = open!(NamedRecursiveMutex);
+                for round in 0..2 {
+                    if let Ok(g) = m.lock_timeout(T) {
+                        // Recursion on top of a scribbled count.
+                        let _ = lock_outcome(m.try_lock());
+                        drop(g);
+                        outcome = "locked".to_owned();
+                    } else {
+                        outcome = "not-locked".to_owned();
+                    }
+                    if round == 0 {
+                        during(case);
+                    }
+                }
+            }
+            2 => {
+                let s = open!(NamedSemaphore);
+                for round in 0..2 {
+                    let took = s.wait_timeout(T);
+                    let _ = s.try_wait();
+                    let _ = s.value();
+                    outcome = match s.post() {
+                        Ok(()) => format!("posted-{took}"),
+                        Err(e) => kind(&e),
+                    };
+                    if round == 0 {
+                        during(case);
+                    }
+                }
+            }
+            3 => {
+                let l = open!(NamedRwLock);
+                for round in 0..2 {
+                    outcome = lock_outcome(l.write_timeout(T)).to_owned();
+                    let _ = lock_outcome(l.read_timeout(T));
+                    let _ = lock_outcome(l.try_read());
+                    let _ = lock_outcome(l.try_write());
+                    if round == 0 {
+                        during(case);
+                    }
+                }
+            }
+            5 => {
+                // A damaged condvar, waited on with an intact mutex of our own.
+                let cv = open!(NamedCondvar);
+                let m_name = format!("{name}-m");
+                let m = NamedMutex::create(&m_name).expect("create the condvar's mutex");
+                for round in 0..2 {
+                    cv.notify_one();
+                    let g = m.lock_timeout(T).expect("our own mutex is free");
+                    outcome = match cv.wait_timeout(g, T) {
+                        Ok((_g, r)) => format!("waited-{}", r.timed_out()),
+                        Err(_) => "wait-owner-died".to_owned(),
+                    };
+                    cv.notify_all();
+                    if round == 0 {
+                        during(case);
+                    }
+                }
+                drop(m);
+                let _ = NamedMutex::remove(&m_name);
+            }
+            _ => {
+                let l = open!(NamedUpgradableRwLock);
+                for round in 0..2 {
+                    outcome = lock_outcome(l.write_timeout(T)).to_owned();
+                    let _ = lock_outcome(l.upgradable_read_timeout(T));
+                    let _ = lock_outcome(l.try_read());
+                    let _ = lock_outcome(l.try_upgradable_read());
+                    if round == 0 {
+                        during(case);
+                    }
                 }
             }
         }
-        2 => {
-            let s = open!(NamedSemaphore);
-            for round in 0..2 {
-                let took = s.wait_timeout(T);
-                let _ = s.try_wait();
-                let _ = s.value();
-                outcome = match s.post() {
-                    Ok(()) => format!("posted-{took}"),
-                    Err(e) => kind(&e),
-                };
-                if round == 0 {
-                    during(case);
-                }
-            }
-        }
-        3 => {
-            let l = open!(NamedRwLock);
-            for round in 0..2 {
-                outcome = lock_outcome(l.write_timeout(T)).to_owned();
-                let _ = lock_outcome(l.read_timeout(T));
-                let _ = lock_outcome(l.try_read());
-                let _ = lock_outcome(l.try_write());
-                if round == 0 {
-                    during(case);
-                }
-            }
-        }
-        5 => {
-            // A damaged condvar, waited on with an intact mutex of our own.
-            let cv = open!(NamedCondvar);
-            let m_name = format!("{name}-m");
-            let m = NamedMutex::create(&m_name).expect("create the condvar's mutex");
-            for round in 0..2 {
-                cv.notify_one();
-                let g = m.lock_timeout(T).expect("our own mutex is free");
-                outcome = match cv.wait_timeout(g, T) {
-                    Ok((_g, r)) => format!("waited-{}", r.timed_out()),
-                    Err(_) => "wait-owner-died".to_owned(),
-                };
-                cv.notify_all();
-                if round == 0 {
-                    during(case);
-                }
-            }
-            drop(m);
-            let _ = NamedMutex::remove(&m_name);
-        }
-        _ => {
-            let l = open!(NamedUpgradableRwLock);
-            for round in 0..2 {
-                outcome = lock_outcome(l.write_timeout(T)).to_owned();
-                let _ = lock_outcome(l.upgradable_read_timeout(T));
-                let _ = lock_outcome(l.try_read());
-                let _ = lock_outcome(l.try_upgradable_read());
-                if round == 0 {
-                    during(case);
-                }
-            }
-        }
+        outcome
+    };
+    if scribbled {
+        scribbling(name, &case.during, &fields, lock_at, body)
+    } else {
+        body()
     }
-    outcome
 }
 
 // ----- message queues ----------------------------------------------------------------------
@@ -557,41 +614,48 @@ fn run_queue(name: &str, case: &Case) -> String {
     } else {
         &case.ops
     };
-    for (i, &op) in ops.iter().enumerate() {
-        if i == ops.len() / 2 {
-            edit_open(name, &case.during, &fields, lock_at);
-        }
-        let msg = vec![op; usize::from(op) % (size + 1)];
-        match op % 9 {
-            0 => note(q.try_send(&msg, u32::from(op)).map(drop)),
-            1 => note(q.send_timeout(&msg, u32::from(op / 9), T).map(drop)),
-            2 => note(q.try_receive(&mut buf).map(|r| {
-                if let Some((n, _)) = r {
-                    assert!(n <= size, "a received length past the maximum");
-                }
-            })),
-            3 => note(q.receive_timeout(&mut buf, T).map(drop)),
-            4 => {
-                let n = q.len();
-                let _ = q.is_empty();
-                assert!(n <= cap, "len {n} above capacity {cap}");
+    let mut run_ops = |mid_edit: bool| {
+        for (i, &op) in ops.iter().enumerate() {
+            if mid_edit && i == ops.len() / 2 {
+                edit_open(name, &case.during, &fields, lock_at);
             }
-            5 => note(q.try_receive_vec().map(|r| {
-                if let Some((v, _)) = r {
-                    assert!(v.len() <= size);
+            let msg = vec![op; usize::from(op) % (size + 1)];
+            match op % 9 {
+                0 => note(q.try_send(&msg, u32::from(op)).map(drop)),
+                1 => note(q.send_timeout(&msg, u32::from(op / 9), T).map(drop)),
+                2 => note(q.try_receive(&mut buf).map(|r| {
+                    if let Some((n, _)) = r {
+                        assert!(n <= size, "a received length past the maximum");
+                    }
+                })),
+                3 => note(q.receive_timeout(&mut buf, T).map(drop)),
+                4 => {
+                    let n = q.len();
+                    let _ = q.is_empty();
+                    assert!(n <= cap, "len {n} above capacity {cap}");
                 }
-            })),
-            6 => note(q.peek_vec().map(drop)),
-            7 => note(q.try_receive_in_place().map(|s| {
-                if let Some(s) = s {
-                    let _ = s.priority();
-                }
-            })),
-            _ => note(q.try_reserve().and_then(|s| match s {
-                Some(slot) => slot.commit(msg.len(), 1),
-                None => Ok(()),
-            })),
+                5 => note(q.try_receive_vec().map(|r| {
+                    if let Some((v, _)) = r {
+                        assert!(v.len() <= size);
+                    }
+                })),
+                6 => note(q.peek_vec().map(drop)),
+                7 => note(q.try_receive_in_place().map(|s| {
+                    if let Some(s) = s {
+                        let _ = s.priority();
+                    }
+                })),
+                _ => note(q.try_reserve().and_then(|s| match s {
+                    Some(slot) => slot.commit(msg.len(), 1),
+                    None => Ok(()),
+                })),
+            }
         }
+    };
+    if concurrent(case) {
+        scribbling(name, &case.during, &fields, lock_at, || run_ops(false));
+    } else {
+        run_ops(true);
     }
     outcome
 }
@@ -612,11 +676,13 @@ const SEG_LOCK: usize = 112;
 
 fn populate<M: MemoryAlgorithm, I: NameIndex>(seg: &shmkit::SegmentManager<M, I>) {
     for (i, n) in NAMES.iter().enumerate().take(4) {
-        seg.construct(n, i as u64 * 11).expect("construct");
+        seg.construct(n, AtomicU64::new(i as u64 * 11))
+            .expect("construct");
     }
-    seg.construct_array(NAMES[4], 5, |i| i as u32 * 7)
+    seg.construct_array(NAMES[4], 5, |i| AtomicU32::new(i as u32 * 7))
         .expect("construct_array");
-    seg.construct_unique(99u16).expect("construct_unique");
+    seg.construct_unique(AtomicU16::new(99))
+        .expect("construct_unique");
     for k in 0..4 {
         let h = seg.allocate(24 + 40 * k).expect("allocate");
         if k % 2 == 0 {
@@ -640,22 +706,26 @@ fn exercise<M: MemoryAlgorithm, I: NameIndex>(
         let name = NAMES[usize::from(op / 8) % NAMES.len()];
         let r: shmkit::Result<()> = match op % 8 {
             0 => seg
-                .find::<u64>(name)
-                .map(|v| std::hint::black_box(v.copied()))
+                .find::<AtomicU64>(name)
+                .map(|v| std::hint::black_box(v.map(|v| v.load(Ordering::Relaxed))))
                 .map(drop),
             1 => seg
-                .find_array::<u32>(name)
-                .map(|v| std::hint::black_box(v.map(<[u32]>::len)))
+                .find_array::<AtomicU32>(name)
+                .map(|v| {
+                    std::hint::black_box(
+                        v.map(|v| v.iter().map(|x| x.load(Ordering::Relaxed)).sum::<u32>()),
+                    )
+                })
                 .map(drop),
-            2 => seg.construct(name, 5u64).map(drop),
-            3 => seg.destroy::<u64>(name).map(drop),
+            2 => seg.construct(name, AtomicU64::new(5)).map(drop),
+            3 => seg.destroy::<AtomicU64>(name).map(drop),
             4 => seg.check_sanity(),
             5 => seg
                 .allocate(usize::from(op))
                 .and_then(|h| seg.deallocate(h)),
             6 => seg
-                .find_unique::<u16>()
-                .map(|v| std::hint::black_box(v.copied()))
+                .find_unique::<AtomicU16>()
+                .map(|v| std::hint::black_box(v.map(|v| v.load(Ordering::Relaxed))))
                 .map(drop),
             _ => seg.named_objects().map(|v| {
                 for o in v {
@@ -683,9 +753,13 @@ fn run_segment<M: MemoryAlgorithm, I: NameIndex>(name: &str, case: &Case) -> Str
     let ro = match ManagedSharedMemory::<M, I>::open_read_only(name) {
         Ok(ro) => {
             for n in NAMES {
-                let _ = ro.find::<u64>(n).map(|v| v.copied());
+                let _ = ro
+                    .find::<AtomicU64>(n)
+                    .map(|v| v.map(|v| v.load(Ordering::Relaxed)));
             }
-            let _ = ro.find_unique::<u16>().map(|v| v.copied());
+            let _ = ro
+                .find_unique::<AtomicU16>()
+                .map(|v| v.map(|v| v.load(Ordering::Relaxed)));
             let _ = ro.check_sanity();
             let _ = ro.named_objects();
             assert!(
@@ -701,6 +775,15 @@ fn run_segment<M: MemoryAlgorithm, I: NameIndex>(name: &str, case: &Case) -> Str
         Err(e) => return format!("{ro}/{}", kind(&e)),
     };
     let half = case.ops.len() / 2;
+    if concurrent(case) {
+        let (first, second) = scribbling(name, &case.during, &fields, Some(SEG_LOCK), || {
+            (
+                exercise(&mut seg, &case.ops[..half]),
+                exercise(&mut seg, &case.ops[half..]),
+            )
+        });
+        return format!("{ro}/{first}/{second}/concurrent");
+    }
     let first = exercise(&mut seg, &case.ops[..half]);
     edit_open(name, &case.during, &fields, Some(SEG_LOCK));
     let second = exercise(&mut seg, &case.ops[half..]);
@@ -735,7 +818,9 @@ fn run_file(path: &Path, case: &Case) -> String {
     let ro = match ManagedMappedFile::<BestFit, HashIndex>::open_read_only(path) {
         Ok(ro) => {
             for n in NAMES {
-                let _ = ro.find::<u64>(n).map(|v| v.copied());
+                let _ = ro
+                    .find::<AtomicU64>(n)
+                    .map(|v| v.map(|v| v.load(Ordering::Relaxed)));
             }
             let _ = ro.check_sanity();
             "ro-ok".to_owned()
