@@ -27,6 +27,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::shm_safe::ShmSafe;
 use crate::sys;
 
+/// The longest mapping: 2^56 bytes, the largest user address space of any 64-bit Linux (x86-64
+/// with 5-level paging). A longer request can never succeed, so it is an invalid argument rather
+/// than a shortage of memory.
+pub(crate) const MAX_MAPPING_LEN: u64 = 1 << 56;
+
 /// Access advice for [`MappedRegion::advise`] (Boost's `advice_types`).
 ///
 /// # Examples
@@ -468,7 +473,8 @@ impl MappedRegion {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidArgument`] for `len == 0`; [`ErrorKind::OutOfMemory`].
+    /// [`ErrorKind::InvalidArgument`] for `len == 0` or above any address space (2^56 bytes);
+    /// [`ErrorKind::OutOfMemory`].
     ///
     /// # Examples
     ///
@@ -482,6 +488,15 @@ impl MappedRegion {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "anonymous shared memory needs a non-zero length",
+            ));
+        }
+        if len as u64 > MAX_MAPPING_LEN {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "anonymous shared memory of {len} bytes is larger than any address space \
+                     (at most {MAX_MAPPING_LEN} bytes)"
+                ),
             ));
         }
         let map_len = round_up(len, sys::page_size())?;

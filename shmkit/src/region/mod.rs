@@ -21,6 +21,7 @@ mod shared_memory;
 mod xsi;
 
 pub use file_mapping::FileMapping;
+pub(crate) use mapped_region::MAX_MAPPING_LEN;
 pub use mapped_region::{Advice, MapOptions, MappedRegion};
 pub use permissions::Permissions;
 pub use remove_on_drop::RemoveOnDrop;

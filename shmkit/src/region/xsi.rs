@@ -123,6 +123,16 @@ impl XsiSharedMemory {
                 "an XSI segment needs a non-zero size",
             ));
         }
+        if size as u64 > super::MAX_MAPPING_LEN {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "an XSI segment of {size} bytes is larger than any address space \
+                     (at most {} bytes)",
+                    super::MAX_MAPPING_LEN
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -130,7 +140,8 @@ impl XsiSharedMemory {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidArgument`] for size 0 or beyond the system's `shmmax`;
+    /// [`ErrorKind::InvalidArgument`] for size 0, beyond any address space (2^56 bytes) or beyond
+    /// the system's `shmmax`;
     /// [`ErrorKind::AlreadyExists`]; [`ErrorKind::OutOfMemory`].
     ///
     /// # Examples
