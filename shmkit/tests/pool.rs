@@ -314,21 +314,24 @@ fn cached_allocator_keeps_its_cache_within_the_limit() {
     assert_eq!(a.cached(&seg).unwrap(), 0);
     assert_eq!(a.stats(&seg).unwrap().live_nodes, 0);
 
-    // A thread that ends gives its cache back.
+    // A thread that ends gives its cache back (`join` waits for the thread's thread-local
+    // destructors, unlike the end of a `thread::scope`).
+    let seg = std::sync::Arc::new(seg);
     let adaptive = CachedAdaptivePoolAlloc::new(&seg, 64, 64, 2).unwrap();
     let start = seg.free_memory().unwrap();
-    std::thread::scope(|t| {
-        t.spawn(|| {
-            let s = seg.segment().unwrap();
-            let v: Vec<u64> = (0..50)
-                .map(|_| adaptive.allocate(&s, 64, 8).unwrap())
-                .collect();
-            for n in v {
-                adaptive.deallocate(&s, n, 64, 8).unwrap();
-            }
-            assert!(adaptive.cached(&seg).unwrap() > 0);
-        });
-    });
+    let seg2 = std::sync::Arc::clone(&seg);
+    std::thread::spawn(move || {
+        let s = seg2.segment().unwrap();
+        let v: Vec<u64> = (0..50)
+            .map(|_| adaptive.allocate(&s, 64, 8).unwrap())
+            .collect();
+        for n in v {
+            adaptive.deallocate(&s, n, 64, 8).unwrap();
+        }
+        assert!(adaptive.cached(&seg2).unwrap() > 0);
+    })
+    .join()
+    .unwrap();
     assert_eq!(adaptive.stats(&seg).unwrap().live_nodes, 0);
     adaptive.deallocate_free_blocks(&seg).unwrap();
     assert_eq!(seg.free_memory().unwrap(), start);

@@ -106,8 +106,9 @@ macro_rules! pool_alloc_common {
                  let a = ", $new, ";\n\
                  let off = a.allocate(&seg.segment()?, 24, 8)?;\n\
                  let st = a.stats(&seg)?;\n\
-                 assert_eq!((st.node_size, st.live_nodes, st.blocks), (32, 1, 1));\n\
-                 a.deallocate(&seg.segment()?, off, 24, 8)?;\n\
+                 assert_eq!((st.node_size, st.blocks), (32, 1));\n\
+                 assert!(st.live_nodes >= 1);\n\
+                 a.deallocate(&seg.segment()?, off, 24, 8)?;\n", $flush, "\
                  assert_eq!(a.stats(&seg)?.live_nodes, 0);\n\
                  # Ok::<(), shmkit::Error>(())\n```"
             )]

@@ -19,7 +19,7 @@ use crate::shm_safe::ShmSafe;
 use crate::sys;
 
 use super::PoolStats;
-use super::allocs::{attach_shared, pool_allocate, pool_deallocate};
+use super::allocs::{attach_shared, pool_allocate};
 use super::core::{Geometry, Kind, Pool, fits};
 
 /// How many free nodes a thread's cache holds at most, unless
@@ -133,8 +133,50 @@ fn trim(seg: &SegmentRef<'_>, e: &mut Entry, keep: usize) -> Result<()> {
     Pool::at(seg, e.pool, e.kind)?.free_batch(seg, &extra)
 }
 
+impl Caches {
+    /// This thread's existing cache of `pool` in segment `id`, if the caches are this
+    /// thread's (not a forked copy): the fast paths' lookup.
+    #[inline]
+    fn find(&mut self, id: u64, pool: u64, kind: Kind) -> Option<&mut Entry> {
+        if self.tid != sys::current_tid() {
+            return None;
+        }
+        self.entries
+            .iter_mut()
+            .find(|e| e.pool == pool && e.seg == id && e.kind == kind)
+    }
+}
+
 #[inline]
 fn cached_allocate(
+    seg: &SegmentRef<'_>,
+    pool: u64,
+    kind: Kind,
+    size: usize,
+    align: usize,
+) -> Result<u64> {
+    let id = seg.id().as_u64();
+    // The fast path moves a plain `u64` out of the thread-local: no `Result` crosses it.
+    let hit = CACHES
+        .try_with(|c| {
+            let mut c = c.try_borrow_mut().ok()?;
+            let e = c.find(id, pool, kind)?;
+            if fits(e.node_size, size, align) {
+                e.nodes.pop()
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten();
+    match hit {
+        Some(n) => Ok(n),
+        None => cached_allocate_slow(seg, pool, kind, size, align),
+    }
+}
+
+#[cold]
+fn cached_allocate_slow(
     seg: &SegmentRef<'_>,
     pool: u64,
     kind: Kind,
@@ -169,19 +211,49 @@ fn cached_deallocate(
     size: usize,
     align: usize,
 ) -> Result<()> {
+    let p = Pool::at(seg, pool, kind)?;
+    if !fits(p.node_size(), size, align) {
+        return seg.deallocate(offset);
+    }
+    // Check the node before caching it: a cached offset is handed out again unchecked.
+    p.check_node(seg, offset)?;
+    let id = seg.id().as_u64();
+    let cached = CACHES
+        .try_with(|c| {
+            let Ok(mut c) = c.try_borrow_mut() else {
+                return false;
+            };
+            match c.find(id, pool, kind) {
+                Some(e) if e.nodes.len() < e.max => {
+                    e.nodes.push(offset);
+                    true
+                }
+                _ => false,
+            }
+        })
+        .unwrap_or(false);
+    if cached {
+        return Ok(());
+    }
+    cached_deallocate_slow(seg, p, pool, kind, offset)
+}
+
+#[cold]
+fn cached_deallocate_slow(
+    seg: &SegmentRef<'_>,
+    p: &Pool,
+    pool: u64,
+    kind: Kind,
+    offset: u64,
+) -> Result<()> {
     let r = with_cache(seg, pool, kind, |e| {
-        if !fits(e.node_size, size, align) {
-            return seg.deallocate(offset);
-        }
-        // Check the node before caching it: a cached offset is handed out again unchecked.
-        Pool::at(seg, pool, kind)?.check_node(seg, offset)?;
         e.nodes.push(offset);
         if e.nodes.len() > e.max {
             trim(seg, e, e.max / 2)?;
         }
         Ok(())
     });
-    r.unwrap_or_else(|| pool_deallocate(seg, pool, kind, offset, size, align))
+    r.unwrap_or_else(|| p.free_one(seg, offset))
 }
 
 /// The cached allocators' `ShmAlloc` impl and cache methods.

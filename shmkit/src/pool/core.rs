@@ -240,6 +240,17 @@ fn word<'s>(seg: &SegmentRef<'s>, off: u64) -> Result<&'s AtomicU64> {
     Ok(unsafe { &*p })
 }
 
+/// A check word binding `a` and `b` under `salt`: the splitmix64 finalizer, a few cycles (the
+/// fingerprint hash, byte-serial FNV, costs tens of nanoseconds and this runs on every free).
+/// It catches stray offsets and scribbles, not a hostile writer (who can write anything).
+#[inline]
+fn tag(a: u64, b: u64, salt: u64) -> u64 {
+    let mut x = a ^ b.rotate_left(17) ^ salt;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
 #[inline]
 fn dec(a: &AtomicU64) {
     a.store(a.load(Relaxed).saturating_sub(1), Relaxed);
@@ -522,7 +533,7 @@ impl Pool {
     // ----- node pool (segregated storage) -------------------------------------------------------
 
     fn block_check(&self, b: u64) -> u64 {
-        combine(b, self.self_off.load(Relaxed) ^ MAGIC_BLOCK)
+        tag(b, self.self_off.load(Relaxed), MAGIC_BLOCK)
     }
 
     #[inline]
@@ -680,10 +691,12 @@ impl Pool {
 
     // ----- adaptive pool --------------------------------------------------------------------------
 
+    #[inline]
     fn page_check(&self, block: u64, page: u64) -> u64 {
-        combine(
-            combine(block, page),
-            self.self_off.load(Relaxed) ^ MAGIC_PAGE,
+        tag(
+            block ^ page.rotate_left(32),
+            self.self_off.load(Relaxed),
+            MAGIC_PAGE,
         )
     }
 
@@ -724,6 +737,22 @@ impl Pool {
             return Err(not_a_node(n));
         }
         Ok(b)
+    }
+
+    /// Whether `n` lies in block `b`'s node area without touching a page header, 8-aligned:
+    /// the cheap check of a free-list link on the allocation path (no division; `deallocate`
+    /// checks offsets it is given exactly, with [`node_block`](Self::node_block)).
+    #[inline]
+    fn in_block(&self, b: u64, n: u64) -> bool {
+        let page = n & !(PAGE - 1);
+        let rel = n - page;
+        let first = if page == b { FIRST } else { PAGE_HDR };
+        n != 0
+            && n.is_multiple_of(8)
+            && page >= b
+            && page - b < self.block_bytes.load(Relaxed)
+            && rel >= first
+            && rel + self.node_size() <= PAGE
     }
 
     fn avail_push_back(&self, seg: &SegmentRef<'_>, b: u64) -> Result<()> {
@@ -797,7 +826,7 @@ impl Pool {
         self.check_block(seg, b)?;
         let free = Self::bw(seg, b, B_FREE)?;
         let n = free.load(Relaxed);
-        if n == 0 || self.node_block(seg, n)? != b {
+        if !self.in_block(b, n) {
             return Err(corrupted(format!("pool block {b} has a bad free list")));
         }
         let next = word(seg, n)?.load(Relaxed);
