@@ -250,6 +250,37 @@ fn vec_over_a_node_pool_falls_back_to_the_segment_when_it_outgrows_a_node() {
     assert_eq!(seg.free_memory().unwrap(), start);
 }
 
+/// A full segment: a `Vec` whose preferred size (a segment block) fails falls back to its
+/// minimum, which a pool node serves; its capacity must be what it got, not what it asked for.
+#[test]
+fn vec_capacity_is_what_was_allocated_when_the_preferred_size_fails() {
+    let seg: ManagedHeapMemory = ManagedHeapMemory::new(64 << 10).unwrap();
+    let a = NodeAlloc::new(&seg, 24, 64).unwrap();
+    let v = seg
+        .construct("v", Mutex::new(ShmVec::<u64, NodeAlloc>::new_with(a)))
+        .unwrap();
+    let s = seg.segment().unwrap();
+    // Give the pool a block, then fill the segment.
+    let n = a.allocate(&s, 24, 8).unwrap();
+    a.deallocate(&s, n, 24, 8).unwrap();
+    while s.allocate(16, 8).is_ok() {}
+    let mut g = v.lock().unwrap();
+    for i in 0..3 {
+        g.try_push(i).unwrap();
+        assert!(
+            g.capacity() * 8 <= 24,
+            "capacity {} in a 24-byte node",
+            g.capacity()
+        );
+    }
+    assert_eq!(g.try_push(3).unwrap_err().kind(), ErrorKind::OutOfMemory);
+    assert_eq!(&g[..], &[0, 1, 2]);
+    assert_eq!(a.stats(&seg).unwrap().live_nodes, 1);
+    g.clear();
+    g.shrink_to_fit();
+    assert_eq!(a.stats(&seg).unwrap().live_nodes, 0);
+}
+
 #[test]
 fn an_allocator_of_another_segment_is_an_error() {
     let one: ManagedHeapMemory = ManagedHeapMemory::new(1 << 20).unwrap();
