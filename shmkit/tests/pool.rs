@@ -66,8 +66,9 @@ const CROSS_N: usize = 2000;
 
 type Lists = Mutex<ShmVec<ShmVec<u32, NodeAlloc>>>;
 
-/// Child: attaches to the node pool, allocates through it while the parent does too, and
-/// hands its nodes over in a named vector; builds small vectors with the allocator.
+/// Child: attaches to the node pool (racing the parent and another child to create it),
+/// allocates through it while they do too, and hands its nodes over in a named vector; builds
+/// small vectors with the allocator.
 fn attacher(args: &[String]) {
     let seg = ManagedSharedMemory::open(&args[0]).unwrap();
     let a = NodeAlloc::new(&seg, 64, 64).unwrap();
@@ -78,9 +79,9 @@ fn attacher(args: &[String]) {
         .find::<Mutex<ShmVec<u64>>>("child-nodes")
         .unwrap()
         .unwrap();
-    for i in 0..CROSS_N {
+    for _ in 0..CROSS_N {
         let n = a.allocate(&s, 64, 8).unwrap();
-        fill(&s, n, 8, 0xC000_0000 + i as u64);
+        fill(&s, n, 8, n);
         out.lock().unwrap().push(n);
     }
     let lists = seg.find::<Lists>("lists").unwrap().unwrap();
@@ -102,19 +103,24 @@ fn two_processes_allocate_from_one_shared_node_pool() {
     seg.construct("child-nodes", Mutex::new(ShmVec::<u64>::new()))
         .unwrap();
     seg.construct("lists", Lists::default()).unwrap();
+    // Two children and this process race to attach: one pool must come out of it.
+    let kids: Vec<_> = (0..2)
+        .map(|_| child("attacher").arg(&name).spawn())
+        .collect();
     let a = NodeAlloc::new(&seg, 64, 64).unwrap();
     let s = seg.segment().unwrap();
-    let k = child("attacher").arg(&name).spawn();
     let mut mine = Vec::new();
     for i in 0..CROSS_N {
         let n = a.allocate(&s, 64, 8).unwrap();
         fill(&s, n, 8, i as u64);
         mine.push(n);
     }
-    let out = k.wait();
-    out.assert_success();
-    assert_eq!(out.value("pool"), a.pool_offset().to_string());
-    assert_eq!(out.value("pools"), "1");
+    for k in kids {
+        let out = k.wait();
+        out.assert_success();
+        assert_eq!(out.value("pool"), a.pool_offset().to_string());
+        assert_eq!(out.value("pools"), "1");
+    }
     assert_eq!(pool_objects(&seg), 1);
 
     let theirs: Vec<u64> = seg
@@ -124,28 +130,28 @@ fn two_processes_allocate_from_one_shared_node_pool() {
         .lock()
         .unwrap()
         .to_vec();
-    assert_eq!(theirs.len(), CROSS_N);
+    assert_eq!(theirs.len(), 2 * CROSS_N);
     let mut all: Vec<u64> = mine.iter().chain(&theirs).copied().collect();
     all.sort_unstable();
     assert!(all.windows(2).all(|w| w[1] - w[0] >= 64), "nodes overlap");
     for (i, &n) in mine.iter().enumerate() {
         check(&s, n, 8, i as u64);
     }
-    for (i, &n) in theirs.iter().enumerate() {
-        check(&s, n, 8, 0xC000_0000 + i as u64);
+    for &n in &theirs {
+        check(&s, n, 8, n);
     }
     let lists = seg.find::<Lists>("lists").unwrap().unwrap();
     {
         let l = lists.lock().unwrap();
-        assert_eq!(l.len(), 100);
-        assert!(l.iter().enumerate().all(|(i, v)| {
-            let i = i as u32;
-            v == &[i, i + 1, i + 2][..]
-        }));
+        assert_eq!(l.len(), 200);
+        assert!(
+            l.iter()
+                .all(|v| v.len() == 3 && v[1] == v[0] + 1 && v[2] == v[0] + 2)
+        );
     }
     let st = a.stats(&seg).unwrap();
-    assert_eq!(st.attached, 2);
-    assert_eq!(st.live_nodes, 2 * CROSS_N + 100);
+    assert_eq!(st.attached, 3);
+    assert_eq!(st.live_nodes, 3 * CROSS_N + 200);
     for n in mine.into_iter().chain(theirs) {
         a.deallocate(&s, n, 64, 8).unwrap();
     }
@@ -366,6 +372,63 @@ fn cached_allocator_keeps_its_cache_within_the_limit() {
     assert_eq!(adaptive.stats(&seg).unwrap().live_nodes, 0);
     adaptive.deallocate_free_blocks(&seg).unwrap();
     assert_eq!(seg.free_memory().unwrap(), start);
+}
+
+// ----- threads ------------------------------------------------------------------------------------
+
+/// Four threads allocate and free at random through a node pool, an adaptive pool and a
+/// cached node pool at once: every node keeps what its thread wrote, and everything goes back.
+#[test]
+fn threads_share_pools_without_overlap() {
+    let seg: ManagedHeapMemory = ManagedHeapMemory::new(16 << 20).unwrap();
+    let node = NodeAlloc::new(&seg, 32, 64).unwrap();
+    let adaptive = AdaptivePoolAlloc::new(&seg, 32, 64, 1).unwrap();
+    let cached = CachedNodeAlloc::new(&seg, 32, 64).unwrap();
+    let start = seg.free_memory().unwrap();
+    std::thread::scope(|t| {
+        for k in 0..4u64 {
+            let seg = &seg;
+            t.spawn(move || {
+                let s = seg.segment().unwrap();
+                let alloc = |which: u64| match which {
+                    0 => node.allocate(&s, 32, 8),
+                    1 => adaptive.allocate(&s, 32, 8),
+                    _ => cached.allocate(&s, 32, 8),
+                };
+                let free = |which: u64, n: u64| match which {
+                    0 => node.deallocate(&s, n, 32, 8),
+                    1 => adaptive.deallocate(&s, n, 32, 8),
+                    _ => cached.deallocate(&s, n, 32, 8),
+                };
+                let mut rng = Rng(k + 1);
+                let mut held: Vec<(u64, u64)> = Vec::new();
+                for _ in 0..20_000 {
+                    if held.is_empty() || (held.len() < 300 && rng.below(2) == 0) {
+                        let which = rng.below(3);
+                        let n = alloc(which).unwrap();
+                        fill(&s, n, 4, n ^ k);
+                        held.push((which, n));
+                    } else {
+                        let (which, n) = held.swap_remove(rng.below(held.len() as u64) as usize);
+                        check(&s, n, 4, n ^ k);
+                        free(which, n).unwrap();
+                    }
+                }
+                for (which, n) in held {
+                    check(&s, n, 4, n ^ k);
+                    free(which, n).unwrap();
+                }
+                cached.deallocate_cache(seg).unwrap();
+            });
+        }
+    });
+    assert_eq!(node.stats(&seg).unwrap().live_nodes, 0);
+    assert_eq!(adaptive.stats(&seg).unwrap().live_nodes, 0);
+    assert_eq!(cached.stats(&seg).unwrap().live_nodes, 0);
+    node.deallocate_free_blocks(&seg).unwrap();
+    adaptive.deallocate_free_blocks(&seg).unwrap();
+    assert_eq!(seg.free_memory().unwrap(), start);
+    seg.check_sanity().unwrap();
 }
 
 // ----- a child killed while allocating -----------------------------------------------------------

@@ -227,7 +227,11 @@ macro_rules! pool_alloc_uncached {
 /// Requests larger than the node size, or aligned more than the nodes are (8, or 16 when the
 /// node size is a multiple of 16), go to the segment's general allocator, so a `Vec` that
 /// outgrows a node keeps working; `deallocate` must get the same size and alignment as the
-/// allocation, as [`ShmAlloc`] requires.
+/// allocation, as [`ShmAlloc`] requires. Freeing checks that the offset lies inside the segment
+/// and is aligned (an [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
+/// otherwise); unlike the adaptive pool, a node pool cannot tell in O(1) whether an offset is
+/// one of its nodes, so freeing something else, or freeing twice, corrupts its free list the
+/// way it does Boost's (within the segment: every link is bounds-checked when it is used).
 ///
 /// # Examples
 ///

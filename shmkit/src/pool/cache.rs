@@ -24,6 +24,17 @@ use super::core::{Geometry, Kind, Pool, fits};
 
 /// How many free nodes a thread's cache holds at most, unless
 /// [`set_max_cached`](CachedNodeAlloc::set_max_cached) says otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::pool::{CachedNodeAlloc, DEFAULT_MAX_CACHED};
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 20)?;
+/// let a = CachedNodeAlloc::new(&seg, 32, 64)?;
+/// assert_eq!(a.max_cached(&seg)?, DEFAULT_MAX_CACHED);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub const DEFAULT_MAX_CACHED: usize = 64;
 
 struct Entry {
