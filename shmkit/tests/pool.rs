@@ -575,6 +575,82 @@ fn killed_children_leave_the_adaptive_pool_usable() {
     killed_children_leave_the_pool_usable("adaptive");
 }
 
+// ----- scribbled metadata -------------------------------------------------------------------------
+
+/// One round: a pool with some nodes out and some free, one word of its metadata (the pool
+/// object but its lock, a free node's link, a block or page header) overwritten with zero,
+/// garbage, a self-link or another offset in the pool's area; then allocations and frees must
+/// each return (an error is fine), and what they hand out must lie in the segment.
+fn scribble_round<A: ShmAlloc>(
+    seg: &ManagedHeapMemory,
+    a: &A,
+    pool: u64,
+    rng: &mut Rng,
+    extra: &dyn Fn() -> bool,
+) {
+    let s = seg.segment().unwrap();
+    let mut live: Vec<u64> = (0..80).map(|_| a.allocate(&s, 32, 8).unwrap()).collect();
+    let freed: Vec<u64> = live.drain(..40).collect();
+    for &n in &freed {
+        a.deallocate(&s, n, 32, 8).unwrap();
+    }
+    const POOL_WORDS: [u64; 16] = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+    let target = match rng.below(3) {
+        0 => pool + 8 * POOL_WORDS[rng.below(16) as usize],
+        1 => freed[rng.below(freed.len() as u64) as usize],
+        _ => (live[rng.below(live.len() as u64) as usize] & !4095) + 8 * rng.below(10),
+    };
+    let area = pool + 136;
+    let value = match rng.below(4) {
+        0 => 0,
+        1 => rng.below(u64::MAX),
+        2 => target,
+        _ => (area + rng.below(seg.size() as u64 - area)) & !7,
+    };
+    let w = s.ptr::<AtomicU64>(target, 1).unwrap();
+    // SAFETY: an 8-aligned word inside the mapping (checked), written atomically, as another
+    // process could; the pool reads its metadata atomically.
+    unsafe { (*w).store(value, Ordering::Relaxed) };
+    for _ in 0..200 {
+        if rng.below(2) == 0 {
+            if let Ok(n) = a.allocate(&s, 32, 8) {
+                assert!(s.ptr::<u64>(n, 4).is_ok(), "{n} outside the segment");
+                live.push(n);
+            }
+        } else if !live.is_empty() {
+            let n = live.swap_remove(rng.below(live.len() as u64) as usize);
+            let _ = a.deallocate(&s, n, 32, 8);
+        }
+    }
+    let _ = extra();
+}
+
+#[test]
+fn scribbled_pool_metadata_gives_errors_not_crashes_or_hangs() {
+    let mut rng = Rng(0xBAD);
+    for round in 0..400 {
+        let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 18).unwrap();
+        match round % 3 {
+            0 => {
+                let a = NodeAlloc::new(&seg, 32, 16).unwrap();
+                let extra = || a.deallocate_free_blocks(&seg).is_ok() && a.stats(&seg).is_ok();
+                scribble_round(&seg, &a, a.pool_offset(), &mut rng, &extra);
+            }
+            1 => {
+                let a = AdaptivePoolAlloc::new(&seg, 32, 16, 1).unwrap();
+                let extra = || a.deallocate_free_blocks(&seg).is_ok() && a.stats(&seg).is_ok();
+                scribble_round(&seg, &a, a.pool_offset(), &mut rng, &extra);
+            }
+            _ => {
+                let a = CachedAdaptivePoolAlloc::new(&seg, 32, 16, 1).unwrap();
+                let extra = || a.deallocate_cache(&seg).is_ok() && a.detach(&seg).is_ok();
+                scribble_round(&seg, &a, a.pool_offset(), &mut rng, &extra);
+                let _ = a.deallocate_cache(&seg);
+            }
+        }
+    }
+}
+
 // ----- random sequences against a model ------------------------------------------------------------
 
 #[derive(Debug, Clone)]

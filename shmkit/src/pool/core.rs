@@ -394,16 +394,14 @@ impl Pool {
     /// One node.
     #[inline]
     pub(crate) fn alloc_one(&self, seg: &SegmentRef<'_>) -> Result<u64> {
-        loop {
-            {
-                let h = self.lock(seg);
-                if let Some(n) = self.pop(seg, &h)? {
-                    inc(&self.live);
-                    return Ok(n);
-                }
+        {
+            let h = self.lock(seg);
+            if let Some(n) = self.pop(seg, &h)? {
+                inc(&self.live);
+                return Ok(n);
             }
-            self.grow(seg)?;
         }
+        self.grow(seg)
     }
 
     /// Frees one node.
@@ -429,25 +427,24 @@ impl Pool {
         n: usize,
         out: &mut Vec<u64>,
     ) -> Result<()> {
-        loop {
-            {
-                let h = self.lock(seg);
-                let before = out.len();
-                while out.len() - before < n.max(1) {
-                    match self.pop(seg, &h)? {
-                        Some(x) => {
-                            inc(&self.live);
-                            out.push(x);
-                        }
-                        None => break,
+        {
+            let h = self.lock(seg);
+            let before = out.len();
+            while out.len() - before < n.max(1) {
+                match self.pop(seg, &h)? {
+                    Some(x) => {
+                        inc(&self.live);
+                        out.push(x);
                     }
-                }
-                if out.len() > before {
-                    return Ok(());
+                    None => break,
                 }
             }
-            self.grow(seg)?;
+            if out.len() > before {
+                return Ok(());
+            }
         }
+        out.push(self.grow(seg)?);
+        Ok(())
     }
 
     /// Frees every node of `nodes` under one lock.
@@ -520,10 +517,12 @@ impl Pool {
         }
     }
 
-    /// Adds a block of fresh nodes. Allocates from the segment *without* the pool's lock (the
-    /// segment's lock is never taken inside the pool's, so a thread in the segment's `atomic`
-    /// that allocates from a pool cannot deadlock with a pool refilling).
-    fn grow(&self, seg: &SegmentRef<'_>) -> Result<()> {
+    /// Adds a block of fresh nodes and returns one of them, allocated, to the caller (so an
+    /// allocation needs no retry: other threads cannot take all of a new block first).
+    /// Allocates from the segment *without* the pool's lock (the segment's lock is never taken
+    /// inside the pool's, so a thread in the segment's `atomic` that allocates from a pool
+    /// cannot deadlock with a pool refilling).
+    fn grow(&self, seg: &SegmentRef<'_>) -> Result<u64> {
         match self.kind() {
             Kind::Node => self.node_grow(seg),
             Kind::Adaptive => self.adaptive_grow(seg),
@@ -549,26 +548,30 @@ impl Pool {
         Ok(Some(head))
     }
 
-    fn node_grow(&self, seg: &SegmentRef<'_>) -> Result<()> {
+    fn node_grow(&self, seg: &SegmentRef<'_>) -> Result<u64> {
         let ns = self.node_size();
         let per = self.per_block.load(Relaxed);
         let bytes = self.block_bytes.load(Relaxed);
-        if per == 0 || bytes != NODE_BLOCK_HDR + per * ns {
+        let expect = per
+            .checked_mul(ns)
+            .and_then(|b| b.checked_add(NODE_BLOCK_HDR));
+        if per == 0 || ns < 8 || !ns.is_multiple_of(8) || expect != Some(bytes) {
             return Err(corrupted("a node pool with an impossible shape".to_owned()));
         }
         let b = seg.allocate(bytes as usize, 16)?;
-        let built = (|| -> Result<(u64, u64)> {
+        // Node 0 goes to the caller; nodes 1.. are chained for the free list.
+        let built = (|| -> Result<u64> {
             seg.ptr::<u8>(b, bytes as usize)?;
             let first = b + NODE_BLOCK_HDR;
-            for i in 0..per {
+            for i in 1..per {
                 let n = first + i * ns;
                 let next = if i + 1 < per { n + ns } else { 0 };
                 word(seg, n)?.store(next, Relaxed);
             }
             word(seg, b + 8)?.store(self.block_check(b), Relaxed);
-            Ok((first, first + (per - 1) * ns))
+            Ok(first)
         })();
-        let (first, last) = match built {
+        let mine = match built {
             Ok(x) => x,
             Err(e) => {
                 let _ = seg.deallocate(b);
@@ -581,11 +584,15 @@ impl Pool {
         word(seg, b)?.store(self.blocks.load(Relaxed), Relaxed);
         self.blocks.store(b, Relaxed);
         inc(&self.nblocks);
-        word(seg, last)?.store(self.free.load(Relaxed), Relaxed);
-        self.free.store(first, Relaxed);
-        self.nfree
-            .store(self.nfree.load(Relaxed).wrapping_add(per), Relaxed);
-        Ok(())
+        if per > 1 {
+            let last = mine + (per - 1) * ns;
+            word(seg, last)?.store(self.free.load(Relaxed), Relaxed);
+            self.free.store(mine + ns, Relaxed);
+            self.nfree
+                .store(self.nfree.load(Relaxed).wrapping_add(per - 1), Relaxed);
+        }
+        inc(&self.live);
+        Ok(mine)
     }
 
     /// The node pool's blocks, checked, in list order; the walk is bounded.
@@ -653,7 +660,7 @@ impl Pool {
             let block_of = |n: u64| -> Option<usize> {
                 let i = blocks.partition_point(|&b| b <= n).checked_sub(1)?;
                 let first = blocks[i] + NODE_BLOCK_HDR;
-                (n >= first && n < first + per * ns).then_some(i)
+                (n >= first && n < first.saturating_add(per.saturating_mul(ns))).then_some(i)
             };
             for &n in &free {
                 if let Some(i) = block_of(n) {
@@ -733,7 +740,10 @@ impl Pool {
         }
         let first = if page == b { FIRST } else { PAGE_HDR };
         let rel = n - page;
-        if rel < first || !(rel - first).is_multiple_of(ns) || rel - first + ns > PAGE - first {
+        if rel < first
+            || !(rel - first).is_multiple_of(ns)
+            || (rel - first).saturating_add(ns) > PAGE - first
+        {
             return Err(not_a_node(n));
         }
         Ok(b)
@@ -752,7 +762,7 @@ impl Pool {
             && page >= b
             && page - b < self.block_bytes.load(Relaxed)
             && rel >= first
-            && rel + self.node_size() <= PAGE
+            && rel.saturating_add(self.node_size()) <= PAGE
     }
 
     fn avail_push_back(&self, seg: &SegmentRef<'_>, b: u64) -> Result<()> {
@@ -896,17 +906,24 @@ impl Pool {
         })
     }
 
-    fn adaptive_grow(&self, seg: &SegmentRef<'_>) -> Result<()> {
+    fn adaptive_grow(&self, seg: &SegmentRef<'_>) -> Result<u64> {
         let bytes = self.block_bytes.load(Relaxed);
         let per = self.per_block.load(Relaxed);
         let ns = self.node_size();
-        if bytes == 0 || !bytes.is_multiple_of(PAGE) || ns == 0 || ns > PAGE - FIRST {
+        if bytes == 0
+            || !bytes.is_multiple_of(PAGE)
+            || bytes > 1 << 28
+            || ns < 8
+            || !ns.is_multiple_of(8)
+            || ns > PAGE - FIRST
+        {
             return Err(corrupted(
                 "an adaptive pool with an impossible shape".to_owned(),
             ));
         }
         let b = seg.allocate(bytes as usize, PAGE as usize)?;
-        let built = (|| -> Result<()> {
+        // Slot 0 goes to the caller; slots 1.. make the block's free list.
+        let built = (|| -> Result<u64> {
             seg.ptr::<u8>(b, bytes as usize)?;
             if !b.is_multiple_of(PAGE) {
                 return Err(corrupted("the segment misaligned a pool block".to_owned()));
@@ -917,28 +934,34 @@ impl Pool {
                 word(seg, page + 8)?.store(self.page_check(b, page), Relaxed);
             }
             let slots: Vec<u64> = self.slots(b).collect();
-            if slots.len() as u64 != per {
+            if slots.len() as u64 != per || per == 0 {
                 return Err(corrupted(
                     "an adaptive pool with an impossible shape".to_owned(),
                 ));
             }
-            Self::relink(seg, &slots, 0, Self::bw(seg, b, B_FREE)?)?;
-            Self::bw(seg, b, B_NFREE)?.store(per, Relaxed);
+            Self::relink(seg, &slots[1..], 0, Self::bw(seg, b, B_FREE)?)?;
+            Self::bw(seg, b, B_NFREE)?.store(per - 1, Relaxed);
             Self::bw(seg, b, B_IN_AVAIL)?.store(0, Relaxed);
-            Ok(())
+            Ok(slots[0])
         })();
-        if let Err(e) = built {
-            let _ = seg.deallocate(b);
-            return Err(e);
-        }
+        let mine = match built {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = seg.deallocate(b);
+                return Err(e);
+            }
+        };
         let _h = self.lock(seg);
         Self::bw(seg, b, B_NEXT)?.store(self.blocks.load(Relaxed), Relaxed);
         self.blocks.store(b, Relaxed);
         inc(&self.nblocks);
-        self.nfree
-            .store(self.nfree.load(Relaxed).wrapping_add(per), Relaxed);
-        inc(&self.free_blocks);
-        self.avail_push_back(seg, b)
+        inc(&self.live);
+        if per > 1 {
+            self.nfree
+                .store(self.nfree.load(Relaxed).wrapping_add(per - 1), Relaxed);
+            self.avail_push_back(seg, b)?;
+        }
+        Ok(mine)
     }
 
     /// Adaptive pool: gives every completely free block back to the segment.
@@ -1031,8 +1054,12 @@ impl Pool {
                 };
                 self.nblocks.store(blocks.len() as u64, Relaxed);
                 let per = self.per_block.load(Relaxed);
-                self.live
-                    .store((blocks.len() as u64 * per).saturating_sub(count), Relaxed);
+                self.live.store(
+                    (blocks.len() as u64)
+                        .saturating_mul(per)
+                        .saturating_sub(count),
+                    Relaxed,
+                );
                 Ok(())
             }
             Kind::Adaptive => {
@@ -1078,8 +1105,12 @@ impl Pool {
                 self.nblocks.store(blocks.len() as u64, Relaxed);
                 self.nfree.store(nfree, Relaxed);
                 self.free_blocks.store(free_blocks, Relaxed);
-                self.live
-                    .store((blocks.len() as u64 * per).saturating_sub(nfree), Relaxed);
+                self.live.store(
+                    (blocks.len() as u64)
+                        .saturating_mul(per)
+                        .saturating_sub(nfree),
+                    Relaxed,
+                );
                 Ok(())
             }
         }
