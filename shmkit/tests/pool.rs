@@ -15,7 +15,7 @@ use shmkit::sync::Mutex;
 use shmkit::{ErrorKind, ManagedHeapMemory, ManagedSharedMemory};
 use shmkit_testkit::{Cleanup, child, child_roles, report, unique_name, wait_until};
 
-child_roles!(attacher, churner);
+child_roles!(attacher, churner, fork_cache);
 
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -429,6 +429,62 @@ fn threads_share_pools_without_overlap() {
     adaptive.deallocate_free_blocks(&seg).unwrap();
     assert_eq!(seg.free_memory().unwrap(), start);
     seg.check_sanity().unwrap();
+}
+
+/// Child: fills this thread's cache, forks, and checks that the forked process does not hand
+/// out the nodes cached here (it drops its copy of the caches): its allocations and this
+/// process's next ones, served from the cache, must be disjoint.
+fn fork_cache(args: &[String]) {
+    let seg: ManagedSharedMemory = ManagedSharedMemory::open(&args[0]).unwrap();
+    let a = CachedNodeAlloc::new(&seg, 64, 64).unwrap();
+    let out = seg.find_array::<AtomicU64>("fork-out").unwrap().unwrap();
+    let s = seg.segment().unwrap();
+    let v: Vec<u64> = (0..10).map(|_| a.allocate(&s, 64, 8).unwrap()).collect();
+    for &n in &v {
+        a.deallocate(&s, n, 64, 8).unwrap();
+    }
+    let cached = a.cached(&seg).unwrap();
+    assert!(cached >= 10 && cached <= out.len());
+    let forked = || -> i32 {
+        if a.cached(&seg).ok() != Some(0) {
+            return 2;
+        }
+        for slot in &out[..cached] {
+            match a.allocate(&s, 64, 8) {
+                Ok(n) => slot.store(n, Ordering::Relaxed),
+                Err(_) => return 3,
+            }
+        }
+        0
+    };
+    // SAFETY: this role process has no other busy thread (the test harness's main thread only
+    // waits), so the forked child may allocate and take the pool's lock.
+    let code = unsafe { shmkit_testkit::fork_child(forked) };
+    report("code", code);
+    let mine: Vec<u64> = (0..cached)
+        .map(|_| a.allocate(&s, 64, 8).unwrap())
+        .collect();
+    let theirs: Vec<u64> = out[..cached]
+        .iter()
+        .map(|x| x.load(Ordering::Relaxed))
+        .collect();
+    report("disjoint", mine.iter().all(|n| !theirs.contains(n)));
+    // Served from this process's cache: it is empty now, no refill happened.
+    report("from_cache", a.cached(&seg).unwrap() == 0);
+}
+
+#[test]
+fn a_forked_child_does_not_reuse_the_parents_cached_nodes() {
+    let name = unique_name("pool-fork");
+    let mut c = Cleanup::new();
+    c.shm(&name);
+    let seg: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 20).unwrap();
+    seg.construct_array("fork-out", 64, |_| AtomicU64::new(0))
+        .unwrap();
+    let out = child("fork_cache").arg(&name).run();
+    assert_eq!(out.value("code"), "0");
+    assert_eq!(out.value("disjoint"), "true");
+    assert_eq!(out.value("from_cache"), "true");
 }
 
 // ----- a child killed while allocating -----------------------------------------------------------
