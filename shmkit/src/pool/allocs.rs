@@ -357,6 +357,45 @@ impl PrivateNodeAlloc {
             pool: attach_private(seg, &g)?,
         })
     }
+
+    /// Destroys the private pool: gives its blocks back and frees the pool object. Copies of
+    /// this allocator (in collections) are refused from then on
+    /// ([`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) if a node is still in
+    /// use (nothing changes), or if the pool is not in `seg`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::collections::{AsSegment, ShmAlloc};
+    /// use shmkit::pool::PrivateNodeAlloc;
+    /// let mut seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 20)?;
+    /// let before = seg.free_memory()?;
+    /// let a = PrivateNodeAlloc::new(&seg, 32, 64)?;
+    /// let n = a.allocate(&seg.segment()?, 32, 8)?;
+    /// assert!(a.destroy(&mut seg).is_err()); // a node is in use
+    /// a.deallocate(&seg.segment()?, n, 32, 8)?;
+    /// a.destroy(&mut seg)?;
+    /// assert_eq!(seg.free_memory()?, before);
+    /// assert!(a.allocate(&seg.segment()?, 32, 8).is_err());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn destroy<M: MemoryAlgorithm, I: NameIndex>(
+        self,
+        seg: &mut SegmentManager<M, I>,
+    ) -> Result<()> {
+        let p = {
+            let s = seg.segment()?;
+            let pool = Pool::at(&s, self.pool, Kind::Node)?;
+            pool.retire(&s)?;
+            std::ptr::from_ref(pool)
+        };
+        seg.destroy_ptr(p)
+    }
 }
 
 /// Boost's `adaptive_pool`: allocates fixed-size nodes from the segment's **shared adaptive
@@ -501,5 +540,44 @@ impl PrivateAdaptivePoolAlloc {
         Ok(PrivateAdaptivePoolAlloc {
             pool: attach_private(seg, &g)?,
         })
+    }
+
+    /// Destroys the private pool: gives its blocks back and frees the pool object. Copies of
+    /// this allocator (in collections) are refused from then on
+    /// ([`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) if a node is still in
+    /// use (nothing changes), or if the pool is not in `seg`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::collections::{AsSegment, ShmAlloc};
+    /// use shmkit::pool::PrivateAdaptivePoolAlloc;
+    /// let mut seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 20)?;
+    /// let before = seg.free_memory()?;
+    /// let a = PrivateAdaptivePoolAlloc::new(&seg, 32, 64, 2)?;
+    /// let n = a.allocate(&seg.segment()?, 32, 8)?;
+    /// assert!(a.destroy(&mut seg).is_err()); // a node is in use
+    /// a.deallocate(&seg.segment()?, n, 32, 8)?;
+    /// a.destroy(&mut seg)?;
+    /// assert_eq!(seg.free_memory()?, before);
+    /// assert!(a.allocate(&seg.segment()?, 32, 8).is_err());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn destroy<M: MemoryAlgorithm, I: NameIndex>(
+        self,
+        seg: &mut SegmentManager<M, I>,
+    ) -> Result<()> {
+        let p = {
+            let s = seg.segment()?;
+            let pool = Pool::at(&s, self.pool, Kind::Adaptive)?;
+            pool.retire(&s)?;
+            std::ptr::from_ref(pool)
+        };
+        seg.destroy_ptr(p)
     }
 }

@@ -1165,6 +1165,36 @@ impl Pool {
         Ok(true)
     }
 
+    /// Retires a pool whose object is about to be destroyed: refuses if a node is in use, gives
+    /// every block back, and clears the magic word so that copies of its allocators are refused
+    /// from now on (before the object's memory can be reused).
+    pub(crate) fn retire(&self, seg: &SegmentRef<'_>) -> Result<()> {
+        let blocks = {
+            let _h = self.lock(seg);
+            let live = self.live.load(Relaxed);
+            if live != 0 {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("the pool still has {live} nodes in use (or in caches)"),
+                ));
+            }
+            let blocks = match self.kind() {
+                Kind::Node => self.node_blocks(seg)?,
+                Kind::Adaptive => self.adaptive_blocks(seg).0,
+            };
+            self.magic.store(0, Relaxed);
+            self.free.store(0, Relaxed);
+            self.blocks.store(0, Relaxed);
+            self.avail.store(0, Relaxed);
+            self.avail_tail.store(0, Relaxed);
+            blocks
+        };
+        for &b in &blocks {
+            seg.deallocate(b)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn stats(&self, seg: &SegmentRef<'_>) -> PoolStats {
         let _h = self.lock(seg);
         PoolStats {
