@@ -560,7 +560,7 @@ fn churner(args: &[String]) {
 }
 
 fn killed_children_leave_the_pool_usable(kind: &str) {
-    const ROUNDS: usize = 30;
+    const ROUNDS: usize = 100;
     let name = unique_name("pool-kill");
     let mut c = Cleanup::new();
     c.shm(&name);
@@ -618,6 +618,10 @@ fn killed_children_leave_the_pool_usable(kind: &str) {
         st.live_nodes,
         st.recoveries,
         seg.repairs()
+    );
+    assert!(
+        st.recoveries > 0,
+        "no kill landed while the child held the pool's lock"
     );
 }
 
