@@ -49,6 +49,7 @@ pub mod fingerprint;
 pub mod inspect;
 pub mod mq;
 pub mod name;
+pub mod pool;
 pub mod ptr;
 pub mod region;
 pub mod segment;
