@@ -156,8 +156,8 @@ impl<'a> Where<'a> {
     #[inline]
     pub(crate) fn of<H>(header: &'a H, base: &SegmentBase) -> Result<Where<'a>> {
         let addr = std::ptr::from_ref(header).addr();
-        if registry::lookup_range(addr, size_of::<H>()).is_some() {
-            return SegmentRef::of_header(header, base).map(Where::Resident);
+        if let Some((m, _)) = registry::lookup_range(addr, size_of::<H>()) {
+            return SegmentRef::of_found(header, m, base).map(Where::Resident);
         }
         Ok(match base.id() {
             Some(id) => Where::Detached(id),

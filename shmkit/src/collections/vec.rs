@@ -291,20 +291,24 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
 
     /// Runs `f` with the segment this vector belongs to: the one its header lies in, or, for a
     /// vector that left its segment, the segment's one mapping in this process (kept mapped
-    /// while `f` runs).
+    /// while `f` runs). For changes: a segment mapped read-only is `PermissionDenied`.
     fn with_seg<R>(
         &mut self,
         f: impl FnOnce(&mut Self, &SegmentRef<'_>) -> Result<R>,
     ) -> Result<R> {
         match self.place()? {
             Where::Resident(s) => {
+                s.check_writable()?;
                 // SAFETY: `self` lies in the mapping and is borrowed for this whole call, so the
                 // mapping outlives `s`, which does not escape `f`.
                 let s = unsafe { s.detach_lifetime() };
                 f(self, &s)
             }
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| f(self, &s))
-                .unwrap_or_else(|| Err(super::not_mapped(id))),
+            Where::Detached(id) => SegmentRef::with_detached(id, |s| {
+                s.check_writable()?;
+                f(self, &s)
+            })
+            .unwrap_or_else(|| Err(super::not_mapped(id))),
             Where::Unbound => Err(super::unbound()),
         }
     }
@@ -397,7 +401,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
     ///
     /// # Errors
     ///
-    /// As [`try_as_slice`](Self::try_as_slice).
+    /// As [`try_as_slice`](Self::try_as_slice); [`ErrorKind::PermissionDenied`] if the segment
+    /// is mapped read-only here.
     ///
     /// # Examples
     ///
@@ -420,6 +425,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         }
         match self.place()? {
             Where::Resident(s) => {
+                s.check_writable()?;
                 self.check()?;
                 let p = self.buf_ptr(&s, self.len)?;
                 // SAFETY: as in `try_as_slice`; `&mut self` makes the access exclusive in this
@@ -519,17 +525,13 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
                 return Ok(());
             }
         }
-        let new_off = match self.alloc.allocate(s, pref_bytes, align_of::<T>()) {
-            Ok(off) => off,
+        // The capacity is what was actually allocated: `preferred`, or `min` after the fallback.
+        let (new_off, new_cap) = match self.alloc.allocate(s, pref_bytes, align_of::<T>()) {
+            Ok(off) => (off, (pref_bytes / size).max(min)),
             Err(e) if e.kind() == ErrorKind::OutOfMemory && pref_bytes > min_bytes => {
-                self.alloc.allocate(s, min_bytes, align_of::<T>())?
+                (self.alloc.allocate(s, min_bytes, align_of::<T>())?, min)
             }
             Err(e) => return Err(e),
-        };
-        let new_cap = if pref_bytes > min_bytes && self.alloc_size_ok(s, new_off, pref_bytes) {
-            pref_bytes / size
-        } else {
-            min
         };
         let old = self.buf.offset();
         let dst = match s.ptr::<T>(new_off, new_cap) {
@@ -560,12 +562,6 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
                 .deallocate(s, old, old_cap * size, align_of::<T>());
         }
         Ok(())
-    }
-
-    /// Whether the block at `off` was allocated with `bytes` (we asked for `bytes` first; the
-    /// fallback asked for less).
-    fn alloc_size_ok(&self, s: &SegmentRef<'_>, off: u64, bytes: usize) -> bool {
-        s.ptr::<u8>(off, bytes).is_ok()
     }
 
     /// Makes room for `additional` more elements.
@@ -644,17 +640,25 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
     /// ```
     #[inline]
     pub fn try_push(&mut self, value: impl IntoSegment<T>) -> Result<()> {
+        // Fast path: room left, header in its own writable segment. Everything else (growing,
+        // moved out, read-only, errors) goes through `with_seg`, which reports why.
         if self.len < self.cap
-            && let Where::Resident(s) = self.place()?
+            && let Some(s) = SegmentRef::resident_writable(self, &self.seg)
+            && let Ok(p) = self.buf_ptr(&s, self.cap)
         {
             let value = value.into_segment(&s)?;
-            let p = self.buf_ptr(&s, self.cap)?;
             // SAFETY: `len < cap` and the buffer holds `cap` elements inside the mapping
             // (checked); slot `len` is unused.
             unsafe { p.add(self.len).write(value) };
             self.len += 1;
             return Ok(());
         }
+        self.try_push_slow(value)
+    }
+
+    /// [`try_push`](Self::try_push) when the fast path does not apply.
+    #[inline(never)]
+    fn try_push_slow(&mut self, value: impl IntoSegment<T>) -> Result<()> {
         self.with_seg(|v, s| {
             let value = value.into_segment(s)?;
             if v.len == v.capacity() {
@@ -1060,10 +1064,23 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         T: Clone,
     {
         self.try_reserve(items.len())?;
-        for x in items {
-            self.try_push(x.clone())?;
+        if items.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.with_seg(|v, s| {
+            v.check()?;
+            let p = v.buf_ptr(s, v.len + items.len())?;
+            for x in items {
+                let x = x.clone();
+                // SAFETY: `try_reserve` made room for `items.len()` more elements and the
+                // buffer holds `len + items.len()` elements inside the mapping (checked); slot
+                // `len` is unused. The length covers it right after, so a panicking `clone`
+                // leaves every written element owned once.
+                unsafe { p.add(v.len).write(x) };
+                v.len += 1;
+            }
+            Ok(())
+        })
     }
 
     /// Frees unused capacity (reallocating to exactly `len` elements, or freeing the buffer of
@@ -1306,10 +1323,39 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Extend<T> for Vec<T, A> {
     ///
     /// Where [`push`](Vec::push) panics.
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
-        let iter = iter.into_iter();
+        let mut iter = iter.into_iter();
         self.reserve(iter.size_hint().0);
-        for x in iter {
-            self.push(x);
+        loop {
+            if self.len >= self.capacity() {
+                // No room: push the next element (growing), then reserve for what is left.
+                let Some(x) = iter.next() else {
+                    return;
+                };
+                self.push(x);
+                self.reserve(iter.size_hint().0);
+                continue;
+            }
+            // Fill the room there is with one resolution of the segment.
+            let done = self
+                .with_seg(|v, s| {
+                    v.check()?;
+                    let p = v.buf_ptr(s, v.cap)?;
+                    while v.len < v.capacity() {
+                        let Some(x) = iter.next() else {
+                            return Ok(true);
+                        };
+                        // SAFETY: `len < capacity` and the buffer holds `cap` elements inside
+                        // the mapping (checked; nothing for zero-sized `T`); slot `len` is
+                        // unused, and the length covers it right after.
+                        unsafe { p.add(v.len).write(x) };
+                        v.len += 1;
+                    }
+                    Ok(false)
+                })
+                .unwrap_or_else(|e| fail(e));
+            if done {
+                return;
+            }
         }
     }
 }
