@@ -202,7 +202,14 @@ fn vec_stream_in_a_full_segment_is_out_of_memory_and_writes_nothing() {
         assert_eq!(s.len(), written);
         // fmt::Write reports fmt::Error.
         s.set_position(written as u64);
-        assert!(write!(&mut s as &mut dyn std::fmt::Write, "{}", "y".repeat(100_000)).is_err());
+        assert!(
+            write!(
+                &mut s as &mut dyn std::fmt::Write,
+                "{}",
+                "y".repeat(100_000)
+            )
+            .is_err()
+        );
     }
     m.lock().unwrap().clear();
     m.lock().unwrap().shrink_to_fit();
@@ -212,8 +219,12 @@ fn vec_stream_in_a_full_segment_is_out_of_memory_and_writes_nothing() {
 #[test]
 fn vec_stream_swap_vector_exchanges_without_copying() {
     let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 20).unwrap();
-    let work = seg.construct("work", Mutex::new(ShmVec::<u8>::new())).unwrap();
-    let done = seg.construct("done", Mutex::new(ShmVec::<u8>::new())).unwrap();
+    let work = seg
+        .construct("work", Mutex::new(ShmVec::<u8>::new()))
+        .unwrap();
+    let done = seg
+        .construct("done", Mutex::new(ShmVec::<u8>::new()))
+        .unwrap();
     let (mut work, mut done) = (work.lock().unwrap(), done.lock().unwrap());
     let mut s = VecStream::new(&mut work);
     for batch in 0..5 {
@@ -223,7 +234,11 @@ fn vec_stream_swap_vector_exchanges_without_copying() {
         let before = s.get_ref().as_slice().as_ptr();
         s.swap_vector(&mut done);
         assert_eq!(s.position(), 0);
-        assert_eq!(done.as_slice().as_ptr(), before, "the buffer moved, not the bytes");
+        assert_eq!(
+            done.as_slice().as_ptr(),
+            before,
+            "the buffer moved, not the bytes"
+        );
         let text = std::str::from_utf8(done.as_slice()).unwrap().to_owned();
         assert_eq!(text.lines().count(), 100);
         assert!(text.starts_with(&format!("batch {batch} item 0\n")));
@@ -258,7 +273,10 @@ fn vec_stream_over_a_moved_out_vector_appends_and_reads() {
     assert_eq!(all, "abcdef");
     // Overwriting and BufRead need references into the segment: errors, not panics.
     s.set_position(0);
-    assert_eq!(s.write(b"X").unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(
+        s.write(b"X").unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
     assert!(s.fill_buf().is_err());
     outer.push(taken);
     assert_eq!(outer[0].as_slice(), b"abcdef");
@@ -370,7 +388,10 @@ fn child_process_fills_a_buffer_stream_parent_reads_it() {
     let written: usize = out.value("written").parse().unwrap();
     let position: usize = out.value("position").parse().unwrap();
     assert!(written > 400, "{written}");
-    assert_eq!(position, 4096, "the child wrote up to the last byte, not past it");
+    assert_eq!(
+        position, 4096,
+        "the child wrote up to the last byte, not past it"
+    );
     let text = BufReader::new(BufferStream::new(cells))
         .lines()
         .map(Result::unwrap)

@@ -573,9 +573,20 @@ impl<A: ShmAlloc + Clone> Clone for String<A> {
     }
 }
 
+// Comparisons and hashing read through `with_bytes`, which also works for a string moved out
+// of its segment: slice algorithms (`sort`, `sort_by_key`, ...) hold elements in temporaries
+// off the segment while they compare them.
+
+impl<A: ShmAlloc> String<A> {
+    /// The bytes, wherever the string is; panics where [`with_str`](Self::with_str) fails.
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        self.vec.with_slice(f).unwrap_or_else(|e| fail(e))
+    }
+}
+
 impl<A: ShmAlloc, B: ShmAlloc> PartialEq<String<B>> for String<A> {
     fn eq(&self, other: &String<B>) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.with_bytes(|a| other.with_bytes(|b| a == b))
     }
 }
 
@@ -583,31 +594,31 @@ impl<A: ShmAlloc> Eq for String<A> {}
 
 impl<A: ShmAlloc> PartialEq<str> for String<A> {
     fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.with_bytes(|a| a == other.as_bytes())
     }
 }
 
 impl<A: ShmAlloc> PartialEq<&str> for String<A> {
     fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.with_bytes(|a| a == other.as_bytes())
     }
 }
 
 impl<A: ShmAlloc> PartialEq<std::string::String> for String<A> {
     fn eq(&self, other: &std::string::String) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.with_bytes(|a| a == other.as_bytes())
     }
 }
 
 impl<A: ShmAlloc> PartialEq<String<A>> for str {
     fn eq(&self, other: &String<A>) -> bool {
-        self.as_bytes() == other.as_bytes()
+        other.with_bytes(|b| self.as_bytes() == b)
     }
 }
 
 impl<A: ShmAlloc> PartialEq<String<A>> for &str {
     fn eq(&self, other: &String<A>) -> bool {
-        self.as_bytes() == other.as_bytes()
+        other.with_bytes(|b| self.as_bytes() == b)
     }
 }
 
@@ -620,14 +631,14 @@ impl<A: ShmAlloc> PartialOrd for String<A> {
 impl<A: ShmAlloc> Ord for String<A> {
     /// Byte-wise, as `str`.
     fn cmp(&self, other: &String<A>) -> Ordering {
-        self.as_bytes().cmp(other.as_bytes())
+        self.with_bytes(|a| other.with_bytes(|b| a.cmp(b)))
     }
 }
 
 impl<A: ShmAlloc> Hash for String<A> {
     /// Hashes as `str` does (so `Borrow<str>` lookups work).
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        self.with_str(|s| s.hash(state)).unwrap_or_else(|e| fail(e));
     }
 }
 

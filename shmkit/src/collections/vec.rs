@@ -518,6 +518,10 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             .max(min)
             .saturating_mul(size)
             .min(isize::MAX as usize);
+        // Validate the header before allocating: a corrupt one is an error, not a grown
+        // buffer under a garbage length (nor a leaked new block).
+        self.check()?;
+        self.buf_ptr(s, self.len)?;
         if let Some(off) = self.buf.offset() {
             self.buf_ptr(s, self.cap)?;
             if let Some(n) = self.alloc.grow_in_place(s, off, min_bytes, pref_bytes)? {
@@ -1234,16 +1238,15 @@ impl<T: ShmSafe + Unpin + Clone, A: ShmAlloc + Clone> Clone for Vec<T, A> {
             }
             return out;
         }
-        let r = self.with_slice(|items| -> Result<()> {
-            let s = match self.place()? {
-                Where::Resident(s) => s,
-                _ => return Err(super::detached_access(self)),
-            };
+        let fill = |out: &mut Vec<T, A>, s: &SegmentRef<'_>| -> Result<()> {
+            self.check()?;
+            let src = self.buf_ptr(s, self.len)?;
+            // SAFETY: `len` initialised elements inside the mapping (checked), which stays
+            // mapped while this runs; `&self` keeps this process from mutating them.
+            let items = unsafe { std::slice::from_raw_parts(src, self.len) };
             out.seg.store_id(s.id());
-            // SAFETY: `self` lies in the mapping and is borrowed for this call.
-            let s = unsafe { s.detach_lifetime() };
-            out.grow_to(&s, items.len(), items.len())?;
-            let dst = out.buf_ptr(&s, items.len())?;
+            out.grow_to(s, items.len(), items.len())?;
+            let dst = out.buf_ptr(s, items.len())?;
             for (i, x) in items.iter().enumerate() {
                 // SAFETY: slot `i < len <= cap` of the new, checked buffer; the length covers
                 // it right after, so a panicking `clone` leaks nothing twice.
@@ -1251,11 +1254,31 @@ impl<T: ShmSafe + Unpin + Clone, A: ShmAlloc + Clone> Clone for Vec<T, A> {
                 out.len = i + 1;
             }
             Ok(())
-        });
+        };
+        // Inside its segment, or moved out of it (the segment's one mapping, pinned).
+        let r = match self.place() {
+            Ok(Where::Resident(s)) => fill(&mut out, &s),
+            Ok(Where::Detached(id)) => SegmentRef::with_detached(id, |s| fill(&mut out, &s))
+                .unwrap_or_else(|| Err(super::not_mapped(id))),
+            Ok(Where::Unbound) => Err(super::unbound()),
+            Err(e) => Err(e),
+        };
         match r {
-            Ok(Ok(())) => out,
-            Ok(Err(e)) | Err(e) => fail(e),
+            Ok(()) => out,
+            Err(e) => fail(e),
         }
+    }
+}
+
+// Comparisons and hashing read through `read`, which also works for a vector moved out of
+// its segment: slice algorithms (`sort`, ...) on a `Vec<Vec<T>>` hold elements in temporaries
+// off the segment while they compare them.
+
+impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
+    /// The elements, wherever the vector is; panics where [`with_slice`](Self::with_slice)
+    /// fails.
+    fn read<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+        self.with_slice(f).unwrap_or_else(|e| fail(e))
     }
 }
 
@@ -1267,19 +1290,19 @@ where
     B: ShmAlloc,
 {
     fn eq(&self, other: &Vec<U, B>) -> bool {
-        self.as_slice() == other.as_slice()
+        self.read(|a| other.read(|b| a == b))
     }
 }
 
 impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc> PartialEq<[U]> for Vec<T, A> {
     fn eq(&self, other: &[U]) -> bool {
-        self.as_slice() == other
+        self.read(|a| a == other)
     }
 }
 
 impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc> PartialEq<&[U]> for Vec<T, A> {
     fn eq(&self, other: &&[U]) -> bool {
-        self.as_slice() == *other
+        self.read(|a| a == *other)
     }
 }
 
@@ -1287,13 +1310,13 @@ impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc, const N: usize> PartialE
     for Vec<T, A>
 {
     fn eq(&self, other: &[U; N]) -> bool {
-        self.as_slice() == other
+        self.read(|a| a == other)
     }
 }
 
 impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc> PartialEq<std::vec::Vec<U>> for Vec<T, A> {
     fn eq(&self, other: &std::vec::Vec<U>) -> bool {
-        self.as_slice() == other.as_slice()
+        self.read(|a| a == other.as_slice())
     }
 }
 
@@ -1301,20 +1324,20 @@ impl<T: ShmSafe + Unpin + Eq, A: ShmAlloc> Eq for Vec<T, A> {}
 
 impl<T: ShmSafe + Unpin + PartialOrd, A: ShmAlloc> PartialOrd for Vec<T, A> {
     fn partial_cmp(&self, other: &Vec<T, A>) -> Option<Ordering> {
-        self.as_slice().partial_cmp(other.as_slice())
+        self.read(|a| other.read(|b| a.partial_cmp(b)))
     }
 }
 
 impl<T: ShmSafe + Unpin + Ord, A: ShmAlloc> Ord for Vec<T, A> {
     fn cmp(&self, other: &Vec<T, A>) -> Ordering {
-        self.as_slice().cmp(other.as_slice())
+        self.read(|a| other.read(|b| a.cmp(b)))
     }
 }
 
 impl<T: ShmSafe + Unpin + Hash, A: ShmAlloc> Hash for Vec<T, A> {
     /// Hashes as the slice does.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
+        self.read(|a| a.hash(state));
     }
 }
 
