@@ -32,7 +32,8 @@ fn buffer_stream_reads_writes_seeks_and_stops_at_the_end() {
     let mut s = BufferStream::new(cells);
     assert_eq!((s.len(), s.position(), s.remaining()), (64, 0, 64));
 
-    write!(s, "{}-{}", 12, "ab").unwrap();
+    let tag = "ab";
+    write!(s, "{}-{tag}", 12).unwrap();
     assert_eq!(s.position(), 5);
     assert_eq!(cells[4].load(Ordering::Relaxed), b'b');
     assert_eq!(cells[5].load(Ordering::Relaxed), 0xAA);
@@ -95,7 +96,7 @@ fn buffer_stream_over_a_region_range_and_a_read_only_mapping() {
     let mut s = BufferStream::with_range(&region, 100..200).unwrap();
     assert_eq!(s.len(), 100);
     for i in 0..10 {
-        write!(s, "{i:09}\n").unwrap();
+        writeln!(s, "{i:09}").unwrap();
     }
     assert_eq!(s.write(b"!").unwrap_err().kind(), io::ErrorKind::WriteZero);
     let mut head = [0u8; 6];
@@ -106,7 +107,8 @@ fn buffer_stream_over_a_region_range_and_a_read_only_mapping() {
     assert_eq!(after, [0]);
 
     assert!(BufferStream::with_range(&region, 8000..8193).is_err());
-    assert!(BufferStream::with_range(&region, 10..5).is_err());
+    let (from, to) = (10, 5);
+    assert!(BufferStream::with_range(&region, from..to).is_err());
     assert!(BufferStream::with_range(&region, ..=8191).is_ok());
 
     // Another mapping (read-only) reads the lines; writing through it is refused.
@@ -252,7 +254,6 @@ fn vec_stream_swap_vector_exchanges_without_copying() {
     assert!(s.is_empty());
     assert_eq!(outside.with_slice(<[u8]>::to_vec).unwrap(), b"kept");
     s.write_all(b"fresh").unwrap();
-    drop(s);
     assert_eq!(work.as_slice(), b"fresh");
 }
 
@@ -307,7 +308,6 @@ fn vec_stream_in_a_read_only_segment_reads_but_does_not_write() {
     s.set_position(0);
     let e = s.write(b"W").unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
-    drop(s);
     assert_eq!(v.len(), 21);
     drop(v);
     assert_eq!(m.lock().unwrap().as_slice(), b"written by the owner\n");
