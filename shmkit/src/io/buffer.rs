@@ -118,7 +118,7 @@ impl SharedBytes for &MappedRegion {
 /// `std::io::Cursor<&mut [u8]>` does, and `write_all` then fails with `WriteZero`). Reads at
 /// the end return 0 bytes. Positions are relative to the start of the window.
 ///
-/// Sharing the bytes between processes safely is up to the program (a [`Mutex`](crate::Mutex)
+/// Sharing the bytes between processes safely is up to the program (a [`Mutex`](crate::sync::Mutex)
 /// around the writes, a message in a queue saying "ready"): the copies are never undefined
 /// behaviour, but a reader may see a half-written record without one.
 ///
