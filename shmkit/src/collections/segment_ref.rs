@@ -290,6 +290,14 @@ impl<'a> SegmentRef<'a> {
     /// ```
     #[inline]
     pub fn ptr<T>(&self, offset: u64, n: usize) -> Result<*mut T> {
+        self.ptr_checked(offset, n)
+            .ok_or_else(|| out_of_bounds::<T>(offset, n, self.m.len))
+    }
+
+    /// [`ptr`](Self::ptr) without the error (for fast paths, which fall back to a path that
+    /// reports it).
+    #[inline(always)]
+    pub(crate) fn ptr_checked<T>(&self, offset: u64, n: usize) -> Option<*mut T> {
         let bytes = n.checked_mul(size_of::<T>());
         match (usize::try_from(offset), bytes) {
             (Ok(off), Some(bytes))
@@ -297,9 +305,9 @@ impl<'a> SegmentRef<'a> {
                     && bytes <= self.m.len - off
                     && (self.m.base + off).is_multiple_of(align_of::<T>()) =>
             {
-                Ok(std::ptr::with_exposed_provenance_mut(self.m.base + off))
+                Some(std::ptr::with_exposed_provenance_mut(self.m.base + off))
             }
-            _ => Err(out_of_bounds::<T>(offset, n, self.m.len)),
+            _ => None,
         }
     }
 

@@ -648,7 +648,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         // moved out, read-only, errors) goes through `with_seg`, which reports why.
         if self.len < self.cap
             && let Some(s) = SegmentRef::resident_writable(self, &self.seg)
-            && let Ok(p) = self.buf_ptr(&s, self.cap)
+            && let Some(off) = self.buf.offset()
+            && let Some(p) = s.ptr_checked::<T>(off, self.cap)
         {
             let value = value.into_segment(&s)?;
             // SAFETY: `len < cap` and the buffer holds `cap` elements inside the mapping
