@@ -206,6 +206,99 @@ proptest! {
     }
 }
 
+#[derive(Debug, Clone)]
+enum StrOp {
+    PushStr(std::string::String),
+    Push(char),
+    Pop,
+    Truncate(usize),
+    Clear,
+    Reserve(usize),
+    ShrinkToFit,
+}
+
+fn str_op() -> impl Strategy<Value = StrOp> {
+    prop_oneof![
+        4 => "[a-zé€😀 ]{0,40}".prop_map(StrOp::PushStr),
+        2 => any::<char>().prop_map(StrOp::Push),
+        1 => Just(StrOp::Pop),
+        1 => any::<usize>().prop_map(StrOp::Truncate),
+        1 => Just(StrOp::Clear),
+        1 => (0..2000usize).prop_map(StrOp::Reserve),
+        1 => Just(StrOp::ShrinkToFit),
+    ]
+}
+
+/// Applies `op` to `s` and its twin (`try_` methods: a failure leaves `s` as it was).
+fn apply_str(s: &mut ShmString, twin: &mut std::string::String, op: &StrOp) {
+    match op {
+        StrOp::PushStr(x) => match s.try_push_str(x) {
+            Ok(()) => twin.push_str(x),
+            Err(e) => oom(&e),
+        },
+        StrOp::Push(c) => match s.try_push_str(c.encode_utf8(&mut [0; 4])) {
+            Ok(()) => twin.push(*c),
+            Err(e) => oom(&e),
+        },
+        StrOp::Pop => assert_eq!(s.pop(), twin.pop()),
+        StrOp::Truncate(n) => {
+            let bounds: std::vec::Vec<usize> = twin.char_indices().map(|(i, _)| i).collect();
+            if !bounds.is_empty() {
+                let at = bounds[n % bounds.len()];
+                s.truncate(at);
+                twin.truncate(at);
+            }
+        }
+        StrOp::Clear => {
+            s.clear();
+            twin.clear();
+        }
+        StrOp::Reserve(n) => {
+            if let Err(e) = s.try_reserve(*n) {
+                oom(&e);
+            }
+        }
+        StrOp::ShrinkToFit => s.shrink_to_fit(),
+    }
+}
+
+fn run_str_ops(segment_size: usize, ops: &[StrOp]) {
+    let seg: ManagedHeapMemory = ManagedHeapMemory::new(segment_size).unwrap();
+    let m = seg.construct("s", Mutex::new(ShmString::new())).unwrap();
+    let start = seg.free_memory().unwrap();
+    let mut twin = std::string::String::new();
+    {
+        let mut s = m.lock().unwrap();
+        for (step, op) in ops.iter().enumerate() {
+            apply_str(&mut s, &mut twin, op);
+            assert_eq!(*s, twin, "after step {step}: {op:?}");
+            assert_eq!(s.as_str(), twin.as_str());
+        }
+        // The same operations on the string moved out of the segment.
+        let mut taken = std::mem::take(&mut *s);
+        for op in ops.iter().take(20) {
+            apply_str(&mut taken, &mut twin, op);
+            assert_eq!(taken, twin, "moved out: {op:?}");
+        }
+        assert_eq!(taken.to_std().unwrap(), twin);
+    }
+    assert_eq!(seg.free_memory().unwrap(), start, "everything freed");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_string_operations_match_std_string(ops in vec(str_op(), 1..80)) {
+        run_str_ops(1 << 20, &ops);
+    }
+
+    #[test]
+    fn random_string_operations_in_a_nearly_full_segment(ops in vec(str_op(), 1..80)) {
+        run_str_ops(16 << 10, &ops);
+    }
+}
+
 #[test]
 fn nearly_full_sequences_do_hit_out_of_memory() {
     let before = OOMS.load(Ordering::Relaxed);

@@ -429,7 +429,10 @@ impl<A: ShmAlloc> String<A> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn pop(&mut self) -> Option<char> {
-        let c = self.as_str().chars().next_back()?;
+        // `with_str`: works on a string moved out of its segment too.
+        let c = self
+            .with_str(|s| s.chars().next_back())
+            .unwrap_or_else(|e| fail(e))?;
         self.vec.truncate(self.len() - c.len_utf8());
         Some(c)
     }
@@ -457,7 +460,8 @@ impl<A: ShmAlloc> String<A> {
     pub fn truncate(&mut self, new_len: usize) {
         if new_len < self.len() {
             assert!(
-                self.as_str().is_char_boundary(new_len),
+                self.with_str(|s| s.is_char_boundary(new_len))
+                    .unwrap_or_else(|e| fail(e)),
                 "truncate: {new_len} is not a char boundary"
             );
             self.vec.truncate(new_len);
