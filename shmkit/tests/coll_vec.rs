@@ -425,6 +425,21 @@ fn moved_out_vectors_mutate_and_drop_but_lend_no_references() {
         popped.truncate(6);
         assert_eq!(popped.pop(), Some(100));
         taken.extend([7, 8]);
+        // Every mutation, including the ones that move elements around.
+        popped.insert(0, 1);
+        popped.insert(6, 2);
+        assert_eq!(popped.remove(0), 1);
+        assert_eq!(popped.swap_remove(0), 9);
+        assert_eq!(popped.drain(1..3).collect::<std::vec::Vec<_>>(), [9, 9]);
+        popped.retain_mut(|x| {
+            *x += 1;
+            true
+        });
+        popped.retain(|x| *x != 3);
+        assert_eq!(popped.with_slice(<[u32]>::to_vec).unwrap(), [10, 10]);
+        popped.extend([9; 3]);
+        popped.truncate(0);
+        popped.extend_from_slice(&[9; 5]);
         assert_eq!(popped.len(), 5);
         assert_eq!(popped.with_slice(<[u32]>::to_vec).unwrap(), [9; 5]);
         assert_eq!(format!("{taken:?}"), "[0, 0, 0, 0, 0, 7, 8]");

@@ -498,6 +498,22 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         }
     }
 
+    /// Runs `f` on the elements, mutably, wherever the vector is: inside its segment, or moved
+    /// out of it (the segment's one mapping, kept mapped while `f` runs).
+    fn with_mut_slice<R>(&mut self, f: impl FnOnce(&mut [T]) -> R) -> Result<R> {
+        if self.len == 0 {
+            return Ok(f(&mut []));
+        }
+        self.with_seg(|v, s| {
+            v.check()?;
+            let p = v.buf_ptr(s, v.len)?;
+            // SAFETY: `len` initialised elements of the checked buffer, inside the mapping,
+            // which stays mapped while `f` runs; `&mut self` makes the access exclusive in
+            // this process, and `v` is not used while the slice lives.
+            Ok(f(unsafe { std::slice::from_raw_parts_mut(p, v.len) }))
+        })
+    }
+
     /// Reallocates to room for at least `min` elements (`preferred` if possible).
     fn grow_to(&mut self, s: &SegmentRef<'_>, min: usize, preferred: usize) -> Result<()> {
         if size_of::<T>() == 0 || min <= self.cap {
@@ -765,7 +781,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             self.len
         );
         self.try_push(value).unwrap_or_else(|e| fail(e));
-        self.as_mut_slice()[index..].rotate_right(1);
+        self.with_mut_slice(|s| s[index..].rotate_right(1))
+            .unwrap_or_else(|e| fail(e));
     }
 
     /// Removes and returns the element at `index`, shifting the rest left.
@@ -794,7 +811,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             "removal index {index} is out of bounds (len {})",
             self.len
         );
-        self.as_mut_slice()[index..].rotate_left(1);
+        self.with_mut_slice(|s| s[index..].rotate_left(1))
+            .unwrap_or_else(|e| fail(e));
         self.pop()
             .unwrap_or_else(|| unreachable!("a vector of at least one element"))
     }
@@ -826,7 +844,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             self.len
         );
         let last = self.len - 1;
-        self.as_mut_slice().swap(index, last);
+        self.with_mut_slice(|s| s.swap(index, last))
+            .unwrap_or_else(|e| fail(e));
         self.pop()
             .unwrap_or_else(|| unreachable!("a vector of at least one element"))
     }
@@ -935,27 +954,34 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         if len == 0 {
             return;
         }
-        let p = self.as_mut_slice().as_mut_ptr();
-        // While user code runs the length covers only the kept prefix: a panic leaks the rest.
-        self.len = 0;
-        let mut kept = 0;
-        for i in 0..len {
-            // SAFETY: `i < len`: an initialised element of the checked buffer, visited once;
-            // slots `kept..i` are moved-from, `0..kept` are kept elements.
-            unsafe {
-                let x = p.add(i);
-                if keep(&mut *x) {
-                    if i != kept {
-                        std::ptr::copy_nonoverlapping(x, p.add(kept), 1);
+        // Inside its segment or moved out of it (the mapping pinned while this runs).
+        self.with_seg(|v, s| {
+            v.check()?;
+            let p = v.buf_ptr(s, len)?;
+            // While user code runs the length covers only the kept prefix: a panic leaks the
+            // rest.
+            v.len = 0;
+            let mut kept = 0;
+            for i in 0..len {
+                // SAFETY: `i < len`: an initialised element of the checked buffer, visited
+                // once; slots `kept..i` are moved-from, `0..kept` are kept elements.
+                unsafe {
+                    let x = p.add(i);
+                    if keep(&mut *x) {
+                        if i != kept {
+                            std::ptr::copy_nonoverlapping(x, p.add(kept), 1);
+                        }
+                        kept += 1;
+                        v.len = kept;
+                    } else {
+                        std::ptr::drop_in_place(x);
                     }
-                    kept += 1;
-                    self.len = kept;
-                } else {
-                    std::ptr::drop_in_place(x);
                 }
             }
-        }
-        self.len = kept;
+            v.len = kept;
+            Ok(())
+        })
+        .unwrap_or_else(|e| fail(e));
     }
 
     /// Removes the elements in `range` and returns them (moved out of the segment) as an
@@ -1000,20 +1026,29 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             start <= end && end <= len,
             "drain range {start}..{end} is out of bounds (len {len})"
         );
-        let p = self.as_mut_slice().as_mut_ptr();
-        let mut out = std::vec::Vec::with_capacity(end - start);
-        // SAFETY: `start..end` are initialised elements of the checked buffer, moved out once;
-        // the tail is then moved down over them and the length reduced, so each element is
-        // owned exactly once.
-        unsafe {
-            self.len = start;
-            for i in start..end {
-                out.push(p.add(i).read());
-            }
-            std::ptr::copy(p.add(end), p.add(start), len - end);
-            self.len = len - (end - start);
+        if start == end {
+            return std::vec::Vec::new().into_iter();
         }
-        out.into_iter()
+        // Inside its segment or moved out of it (the mapping pinned while this runs).
+        self.with_seg(|v, s| {
+            v.check()?;
+            let p = v.buf_ptr(s, len)?;
+            let mut out = std::vec::Vec::with_capacity(end - start);
+            // SAFETY: `start..end` are initialised elements of the checked buffer, moved out
+            // once; the tail is then moved down over them and the length reduced, so each
+            // element is owned exactly once.
+            unsafe {
+                v.len = start;
+                for i in start..end {
+                    out.push(p.add(i).read());
+                }
+                std::ptr::copy(p.add(end), p.add(start), len - end);
+                v.len = len - (end - start);
+            }
+            Ok(out)
+        })
+        .unwrap_or_else(|e| fail(e))
+        .into_iter()
     }
 
     /// Appends clones of `items`.
