@@ -555,6 +555,16 @@ fn a_read_only_segment_reads_vectors_but_does_not_change_them() {
     assert_eq!(v.len(), 2);
     drop(v);
     assert_eq!(m.lock().unwrap().len(), 2);
+    // The writable handle still works while the segment is mapped twice in this process,
+    // including conversions that build a value before storing it (`&str` into a `String`).
+    let mut v = m.lock().unwrap();
+    v.push("three");
+    v.push(std::string::String::from("four"));
+    v[0].push_str("!");
+    assert_eq!(
+        v.iter().map(|s| s.as_str()).collect::<std::vec::Vec<_>>(),
+        ["one!", "two", "three", "four"]
+    );
 }
 
 // ----- corrupt headers (in a child, so a crash would show) -------------------------------------

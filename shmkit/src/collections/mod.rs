@@ -115,7 +115,7 @@ impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default> IntoSegment<V
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Vec<T, A>> {
         let mut v = Vec::try_with_capacity_in_alloc(self.len(), seg, A::default())?;
         for x in self {
-            v.try_push(x)?;
+            v.try_push_in(seg, x.into_segment(seg)?)?;
         }
         Ok(v)
     }
@@ -127,7 +127,7 @@ impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default, const N: usiz
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Vec<T, A>> {
         let mut v = Vec::try_with_capacity_in_alloc(N, seg, A::default())?;
         for x in self {
-            v.try_push(x)?;
+            v.try_push_in(seg, x.into_segment(seg)?)?;
         }
         Ok(v)
     }
@@ -136,7 +136,7 @@ impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default, const N: usiz
 impl<T: ShmSafe + Unpin + Clone, A: ShmAlloc + Default> IntoSegment<Vec<T, A>> for &[T] {
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Vec<T, A>> {
         let mut v = Vec::try_with_capacity_in_alloc(self.len(), seg, A::default())?;
-        v.try_extend_from_slice(self)?;
+        v.try_extend_from_slice_in(seg, self)?;
         Ok(v)
     }
 }

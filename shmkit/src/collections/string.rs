@@ -147,8 +147,9 @@ impl String {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn try_from_str_in(s: &str, seg: &impl AsSegment) -> Result<String> {
-        let mut vec = Vec::try_with_capacity_in(s.len(), seg)?;
-        vec.try_extend_from_slice(s.as_bytes())?;
+        let seg = seg.segment()?;
+        let mut vec = Vec::try_with_capacity_in(s.len(), &seg)?;
+        vec.try_extend_from_slice_in(&seg, s.as_bytes())?;
         Ok(String { vec })
     }
 }
@@ -665,7 +666,7 @@ impl<A: ShmAlloc> Extend<char> for String<A> {
 impl<A: ShmAlloc + Default> IntoSegment<String<A>> for &str {
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<String<A>> {
         let mut vec = Vec::try_with_capacity_in_alloc(self.len(), seg, A::default())?;
-        vec.try_extend_from_slice(self.as_bytes())?;
+        vec.try_extend_from_slice_in(seg, self.as_bytes())?;
         Ok(String { vec })
     }
 }

@@ -188,9 +188,12 @@ impl<T: ShmSafe + Unpin> Vec<T> {
     where
         T: Clone,
     {
-        let mut v = Vec::with_capacity_in(items.len(), seg);
-        v.extend_from_slice(items);
-        v
+        let r = seg.segment().and_then(|s| {
+            let mut v = Vec::try_with_capacity_in(items.len(), &s)?;
+            v.try_extend_from_slice_in(&s, items)?;
+            Ok(v)
+        });
+        r.unwrap_or_else(|e| fail(e))
     }
 
     /// An empty vector tied to `seg` (nothing is allocated yet): it can be filled before it is
@@ -496,6 +499,68 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
                 .unwrap_or_else(|| Err(super::not_mapped(id))),
             Where::Unbound => Err(super::unbound()),
         }
+    }
+
+    /// Checks that this vector may be built in `s` directly (no lookup): `s` is writable and
+    /// the vector is tied to its segment, or to none.
+    fn check_in(&self, s: &SegmentRef<'_>) -> Result<()> {
+        s.check_writable()?;
+        match self.seg.id() {
+            Some(id) if id != s.id() => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "a collection of segment {id} cannot be built in segment {}",
+                    s.id()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends `value` through `s`, the vector's segment, without locating the header: for
+    /// values being built before they are stored ([`IntoSegment`]), which works however many
+    /// times the segment is mapped in this process.
+    pub(crate) fn try_push_in(&mut self, s: &SegmentRef<'_>, value: T) -> Result<()> {
+        self.check_in(s)?;
+        if self.len >= self.capacity() {
+            let need = self
+                .len
+                .checked_add(1)
+                .ok_or_else(|| Error::new(ErrorKind::OutOfMemory, "capacity overflow"))?;
+            self.grow_to(s, need, self.cap.saturating_mul(2).max(4))?;
+        }
+        self.check()?;
+        let p = self.buf_ptr(s, self.len + 1)?;
+        // SAFETY: `len < capacity` now, the buffer holds `len + 1` elements inside the mapping
+        // (checked), which `s` keeps mapped; slot `len` is unused.
+        unsafe { p.add(self.len).write(value) };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Appends clones of `items` through `s`, as [`try_push_in`](Self::try_push_in).
+    pub(crate) fn try_extend_from_slice_in(&mut self, s: &SegmentRef<'_>, items: &[T]) -> Result<()>
+    where
+        T: Clone,
+    {
+        self.check_in(s)?;
+        let need = self
+            .len
+            .checked_add(items.len())
+            .ok_or_else(|| Error::new(ErrorKind::OutOfMemory, "capacity overflow"))?;
+        if need > self.capacity() {
+            self.grow_to(s, need, need)?;
+        }
+        self.check()?;
+        let p = self.buf_ptr(s, need)?;
+        for x in items {
+            let x = x.clone();
+            // SAFETY: the buffer holds `need` elements inside the mapping (checked), which `s`
+            // keeps mapped; slot `len < need` is unused, and the length covers it right after.
+            unsafe { p.add(self.len).write(x) };
+            self.len += 1;
+        }
+        Ok(())
     }
 
     /// Runs `f` on the elements, mutably, wherever the vector is: inside its segment, or moved
