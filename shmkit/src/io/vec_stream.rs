@@ -358,9 +358,7 @@ impl<A: ShmAlloc> io::Write for VecStream<'_, A> {
         }
         // Fill a gap left by seeking past the end, then append the rest.
         if self.pos > len {
-            for _ in len..self.pos {
-                self.vec.try_push(0u8)?;
-            }
+            self.vec.try_extend_from_slice(&vec![0u8; self.pos - len])?;
         }
         if overlap < buf.len() {
             self.vec.try_extend_from_slice(&buf[overlap..])?;
