@@ -773,3 +773,39 @@ fn ten_thousand_strings_shared_with_a_child_process() {
         assert_eq!(v[STRINGS + i], format!("child {i}").as_str());
     }
 }
+
+#[test]
+fn growth_that_falls_back_to_the_minimum_gets_only_that_capacity() {
+    // Layout: A's buffer | B's (so A cannot grow in place) | a 12 KB hole | D's buffer up to
+    // the end. A asks for 1,100 u64 and prefers 2,000: only the minimum (8.8 KB) fits, in the
+    // hole, and its capacity must be that minimum, or pushes would write into D.
+    let seg: ManagedHeapMemory = ManagedHeapMemory::new(64 << 10).unwrap();
+    let m = seg
+        .construct("abhd", Mutex::new([const { ShmVec::<u64>::new() }; 4]))
+        .unwrap();
+    let mut v = m.lock().unwrap();
+    v[0].reserve(1000);
+    v[1].extend([0xB0B0_B0B0, 0xB1B1_B1B1]);
+    v[2].reserve(12_000 / 8);
+    let free = seg.free_memory().unwrap();
+    v[3].reserve((free - 512) / 8);
+    let cap_d = v[3].capacity() as u64;
+    v[3].extend((0..cap_d).map(|i| i ^ 0xD));
+    v[2] = ShmVec::new(); // frees the hole
+    v[0].try_reserve(1100).unwrap();
+    assert!(v[0].capacity() >= 1100);
+    assert!(
+        v[0].capacity() < 2000,
+        "capacity {} was never allocated",
+        v[0].capacity()
+    );
+    let cap_a = v[0].capacity() as u64;
+    v[0].extend((0..cap_a).map(|i| i ^ 0xA));
+    assert_eq!(v[1], [0xB0B0_B0B0, 0xB1B1_B1B1]);
+    assert!(
+        v[3].iter().copied().eq((0..cap_d).map(|i| i ^ 0xD)),
+        "D was overwritten"
+    );
+    assert!(v[0].iter().copied().eq((0..cap_a).map(|i| i ^ 0xA)));
+    seg.check_sanity().unwrap();
+}
