@@ -534,7 +534,24 @@ fn a_read_only_segment_reads_vectors_but_does_not_change_them() {
         v.push("one");
         v.push("two");
     }
+    let nums = seg
+        .construct("nums", Mutex::new(ShmVec::<u32>::new()))
+        .unwrap();
+    nums.lock().unwrap().reserve(10);
+    nums.lock().unwrap().push(1);
     let ro: ManagedSharedMemory = ManagedSharedMemory::open_read_only(&name).unwrap();
+    {
+        // A plain value and room left: the push fast path must refuse too.
+        let rn = ro.find::<Mutex<ShmVec<u32>>>("nums").unwrap().unwrap();
+        let mut n = rn.lock().unwrap();
+        assert!(n.capacity() > n.len());
+        let e = n.try_push(2).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert_eq!(n.as_slice(), [1]);
+        let e = n.try_extend_from_slice(&[3, 4]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert_eq!(n.len(), 1);
+    }
     let rm = ro.find::<Mutex<ShmVec<ShmString>>>("v").unwrap().unwrap();
     let mut v = rm.lock().unwrap();
     assert_eq!(v.len(), 2);
