@@ -47,6 +47,7 @@ extern crate self as shmkit;
 mod error;
 pub mod fingerprint;
 pub mod inspect;
+pub mod io;
 pub mod mq;
 pub mod name;
 pub mod pool;

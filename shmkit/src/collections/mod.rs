@@ -124,7 +124,7 @@ impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default> IntoSegment<V
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Vec<T, A>> {
         let mut v = Vec::try_with_capacity_in_alloc(self.len(), seg, A::default())?;
         for x in self {
-            v.try_push(x)?;
+            v.try_push_in(seg, x.into_segment(seg)?)?;
         }
         Ok(v)
     }
@@ -136,7 +136,7 @@ impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default, const N: usiz
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Vec<T, A>> {
         let mut v = Vec::try_with_capacity_in_alloc(N, seg, A::default())?;
         for x in self {
-            v.try_push(x)?;
+            v.try_push_in(seg, x.into_segment(seg)?)?;
         }
         Ok(v)
     }
@@ -145,7 +145,7 @@ impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default, const N: usiz
 impl<T: ShmSafe + Unpin + Clone, A: ShmAlloc + Default> IntoSegment<Vec<T, A>> for &[T] {
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Vec<T, A>> {
         let mut v = Vec::try_with_capacity_in_alloc(self.len(), seg, A::default())?;
-        v.try_extend_from_slice(self)?;
+        v.try_extend_from_slice_in(seg, self)?;
         Ok(v)
     }
 }
@@ -165,8 +165,8 @@ impl<'a> Where<'a> {
     #[inline]
     pub(crate) fn of<H>(header: &'a H, base: &SegmentBase) -> Result<Where<'a>> {
         let addr = std::ptr::from_ref(header).addr();
-        if registry::lookup_range(addr, size_of::<H>()).is_some() {
-            return SegmentRef::of_header(header, base).map(Where::Resident);
+        if let Some((m, _)) = registry::lookup_range(addr, size_of::<H>()) {
+            return SegmentRef::of_found(header, m, base).map(Where::Resident);
         }
         Ok(match base.id() {
             Some(id) => Where::Detached(id),

@@ -1086,7 +1086,7 @@ const WORD: usize = size_of::<usize>();
 ///
 /// # Safety
 /// `src..src+dst.len()` is mapped and readable.
-unsafe fn atomic_load(src: *const u8, dst: &mut [u8]) {
+pub(crate) unsafe fn atomic_load(src: *const u8, dst: &mut [u8]) {
     let n = dst.len();
     let mut i = 0;
     // SAFETY: every address read is in src..src+n (caller's contract); AtomicU8 and
@@ -1114,7 +1114,7 @@ unsafe fn atomic_load(src: *const u8, dst: &mut [u8]) {
 ///
 /// # Safety
 /// `dst..dst+src.len()` is mapped and writable.
-unsafe fn atomic_store(dst: *mut u8, src: &[u8]) {
+pub(crate) unsafe fn atomic_store(dst: *mut u8, src: &[u8]) {
     let n = src.len();
     let mut i = 0;
     // SAFETY: every address written is in dst..dst+n (caller's contract), and words

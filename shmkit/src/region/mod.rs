@@ -23,6 +23,7 @@ mod xsi;
 pub use file_mapping::FileMapping;
 pub(crate) use mapped_region::MAX_MAPPING_LEN;
 pub use mapped_region::{Advice, MapOptions, MappedRegion};
+pub(crate) use mapped_region::{atomic_load, atomic_store};
 pub use permissions::Permissions;
 pub use remove_on_drop::RemoveOnDrop;
 pub use shared_memory::{SharedMemory, ShmOptions};
