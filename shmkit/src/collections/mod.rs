@@ -62,10 +62,14 @@
 //! bytes.
 #![allow(unsafe_code)]
 
+pub mod hash_map;
+pub mod hash_set;
 mod segment_ref;
 mod string;
 mod vec;
 
+pub use hash_map::{DefaultShmHasher, HashMap};
+pub use hash_set::HashSet;
 pub use segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};
 pub use string::String;
 pub use vec::Vec;
