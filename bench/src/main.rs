@@ -30,7 +30,7 @@ fn main() {
         ("alloc", alloc::run(&want).map_err(|e| e.to_string())),
         ("mq", mq::run(&want).map_err(|e| e.to_string())),
         ("segment", segment::run(&want).map_err(|e| e.to_string())),
-        ("coll_hash", coll_hash::run(&want).map_err(|e| e.to_string())),
+        ("hash", coll_hash::run(&want).map_err(|e| e.to_string())),
     ];
     for (group, result) in results {
         if let Err(e) = result {

@@ -89,7 +89,10 @@ fn apply(m: &mut Map, t: &mut Twin, op: &Op, tolerant: bool) {
         Op::Insert(k, v) => match m.try_insert(key(k), value(v)) {
             Ok(old) => {
                 let old_t = t.insert(key(k), value(v));
-                assert_eq!(old.map(|o| o.into_iter().collect::<std::vec::Vec<_>>()), old_t);
+                assert_eq!(
+                    old.map(|o| o.into_iter().collect::<std::vec::Vec<_>>()),
+                    old_t
+                );
             }
             Err(e) if tolerant => assert_eq!(e.kind(), ErrorKind::OutOfMemory),
             Err(e) => panic!("{e}"),
@@ -305,9 +308,7 @@ fn u64_map_grows_and_shrinks_through_many_tombstones() {
     m.shrink_to_fit();
     assert!(m.capacity() < cap);
     assert!(m.iter().all(|(k, v)| k % 10 == 0 && t[k] == *v));
-    let copy = seg
-        .construct("copy", Mutex::new(m.clone()))
-        .unwrap();
+    let copy = seg.construct("copy", Mutex::new(m.clone())).unwrap();
     assert_eq!(*m, *copy.lock().unwrap());
     copy.lock().unwrap().insert(1u64, 1u64);
     assert_ne!(*m, *copy.lock().unwrap());
@@ -503,7 +504,9 @@ const ENTRIES: u32 = 100_000;
 const ROUNDS: u32 = 300;
 
 fn expected_value(i: u32) -> std::vec::Vec<u32> {
-    (0..i % 7).map(|j| i.wrapping_mul(31).wrapping_add(j)).collect()
+    (0..i % 7)
+        .map(|j| i.wrapping_mul(31).wrapping_add(j))
+        .collect()
 }
 
 /// Both processes' concurrent phase: appends to its own key, bumps the shared counter, adds
@@ -552,7 +555,11 @@ fn two_processes_share_a_100000_entry_map() {
     let out = child.wait();
     out.assert_success();
     assert_eq!(out.value("read"), "ok");
-    assert_ne!(out.value("address"), here.to_string(), "mapped at the same address");
+    assert_ne!(
+        out.value("address"),
+        here.to_string(),
+        "mapped at the same address"
+    );
 
     // The final state, exactly.
     let m = shared.lock().unwrap();

@@ -847,7 +847,6 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe + BuildHasher, A: ShmAll
         self.resize(s, target, staged)
     }
 
-
     /// Moves the staged entry into free bucket `i` of `raw`.
     #[inline]
     fn place_staged(&mut self, raw: &Raw<K, V>, i: usize, hash: u64) {
@@ -948,7 +947,11 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe + BuildHasher, A: ShmAll
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     #[inline]
-    pub fn try_insert(&mut self, k: impl IntoSegment<K>, v: impl IntoSegment<V>) -> Result<Option<V>>
+    pub fn try_insert(
+        &mut self,
+        k: impl IntoSegment<K>,
+        v: impl IntoSegment<V>,
+    ) -> Result<Option<V>>
     where
         K: Hash + Eq,
     {
@@ -1947,7 +1950,8 @@ impl<'a, K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe, A: ShmAlloc> IntoIt
     }
 }
 
-impl<K, V, S, A, KI, VI, H> IntoSegment<HashMap<K, V, S, A>> for std::collections::HashMap<KI, VI, H>
+impl<K, V, S, A, KI, VI, H> IntoSegment<HashMap<K, V, S, A>>
+    for std::collections::HashMap<KI, VI, H>
 where
     K: ShmSafe + Unpin + Hash + Eq,
     V: ShmSafe + Unpin,

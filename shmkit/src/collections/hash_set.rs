@@ -695,9 +695,7 @@ where
     }
 }
 
-impl<T: ShmSafe + Unpin, S: ShmSafe + BuildHasher, A: ShmAlloc> IntoIterator
-    for HashSet<T, S, A>
-{
+impl<T: ShmSafe + Unpin, S: ShmSafe + BuildHasher, A: ShmAlloc> IntoIterator for HashSet<T, S, A> {
     type Item = T;
     type IntoIter = IntoIter<T>;
 
