@@ -562,11 +562,6 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe, A: ShmAlloc> HashMap<K,
         }
     }
 
-    /// Whether the map can lend references (inside its segment, with a sound header).
-    pub(crate) fn readable(&self) -> bool {
-        self.resident().and_then(|s| self.raw(&s)).is_ok()
-    }
-
     /// Runs `f` with the segment this map belongs to: the one its header lies in, or, for a
     /// map that left its segment, the segment's one mapping in this process (kept mapped
     /// while `f` runs).
@@ -1614,6 +1609,48 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe, A: ShmAlloc> HashMap<K,
         }
     }
 
+    /// Runs `f` on an iterator over the entries, wherever the map is: inside its segment, or
+    /// moved out of it (the segment must then be mapped exactly once in this process; it stays
+    /// mapped while `f` runs).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] if the map cannot reach its segment;
+    /// [`ErrorKind::Corrupted`] for a corrupt table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::HashMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(HashMap::<u8, u8>::new()))?;
+    /// m.lock().unwrap().extend([(1, 10), (2, 20)]);
+    /// let taken = std::mem::take(&mut *m.lock().unwrap()); // now on the stack
+    /// assert_eq!(taken.with_entries(|it| it.map(|(_, v)| *v).sum::<u8>())?, 30);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn with_entries<R>(&self, f: impl for<'b> FnOnce(Iter<'b, K, V>) -> R) -> Result<R> {
+        let iter = |raw: Raw<K, V>, items: usize| Iter {
+            inner: RawIter::new(raw, items),
+            _life: PhantomData,
+        };
+        if self.items == 0 {
+            return Ok(f(iter(Raw::NONE, 0)));
+        }
+        let read = |s: &SegmentRef<'_>| -> Result<R> {
+            let raw = self.raw(s)?;
+            Ok(f(iter(raw, self.items)))
+        };
+        match self.place()? {
+            Where::Resident(s) => read(&s),
+            Where::Detached(id) => SegmentRef::with_detached(id, |s| read(&s))
+                .unwrap_or_else(|| Err(super::not_mapped(id))),
+            Where::Unbound => Err(super::unbound()),
+        }
+    }
+
     /// The entries, with mutable values.
     ///
     /// # Panics
@@ -1745,21 +1782,11 @@ where
     S: ShmSafe,
     A: ShmAlloc,
 {
-    /// Formats the entries of a map inside its segment; otherwise a placeholder with the
-    /// length.
+    /// Formats the entries, also for a map moved out of its segment (while the segment is
+    /// mapped once in this process); otherwise a placeholder with the length.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.items == 0 {
-            return f.write_str("{}");
-        }
-        match self.resident().and_then(|s| self.raw(&s)) {
-            Ok(raw) => f
-                .debug_map()
-                .entries(RawIter::new(raw, self.items).map(|i| {
-                    // SAFETY: a full bucket of the checked table, borrowed with `&self`.
-                    let b = unsafe { &*raw.slot(i) };
-                    (&b.key, &b.value)
-                }))
-                .finish(),
+        match self.with_entries(|it| f.debug_map().entries(it).finish()) {
+            Ok(r) => r,
             Err(e) => write!(f, "HashMap {{ len: {}, <{}> }}", self.items, e.kind()),
         }
     }
@@ -2010,6 +2037,27 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
 
 impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
 
+// SAFETY: an `Iter` stands for shared references to entries (`&K`, `&V`) that it hands out;
+// it is Send and Sync when those references are.
+unsafe impl<K: Sync, V: Sync> Send for Iter<'_, K, V> {}
+// SAFETY: as above: `&Iter` only reads the position.
+unsafe impl<K: Sync, V: Sync> Sync for Iter<'_, K, V> {}
+
+impl<K, V> Clone for Iter<'_, K, V> {
+    fn clone(&self) -> Self {
+        Iter {
+            inner: RawIter {
+                raw: self.inner.raw,
+                next_group: self.inner.next_group,
+                base: self.inner.base,
+                bits: self.inner.bits,
+                left: self.inner.left,
+            },
+            _life: PhantomData,
+        }
+    }
+}
+
 /// An iterator over a [`HashMap`]'s entries with mutable values, from [`HashMap::iter_mut`].
 ///
 /// # Examples
@@ -2052,6 +2100,11 @@ impl<'a, K, V> Iterator for IterMut<'a, K, V> {
 
 impl<K, V> ExactSizeIterator for IterMut<'_, K, V> {}
 
+// SAFETY: an `IterMut` stands for `&K` and `&mut V` to distinct entries: Send as those are.
+unsafe impl<K: Sync, V: Send> Send for IterMut<'_, K, V> {}
+// SAFETY: `&IterMut` hands out nothing (iteration needs `&mut`).
+unsafe impl<K: Sync, V: Sync> Sync for IterMut<'_, K, V> {}
+
 /// An iterator over a [`HashMap`]'s keys, from [`HashMap::keys`].
 ///
 /// # Examples
@@ -2068,6 +2121,13 @@ impl<K, V> ExactSizeIterator for IterMut<'_, K, V> {}
 /// ```
 pub struct Keys<'a, K, V> {
     inner: Iter<'a, K, V>,
+}
+
+impl<'a, K, V> Keys<'a, K, V> {
+    /// The keys of an entry iterator.
+    pub(crate) fn of(inner: Iter<'a, K, V>) -> Keys<'a, K, V> {
+        Keys { inner }
+    }
 }
 
 impl<'a, K, V> Iterator for Keys<'a, K, V> {

@@ -214,6 +214,34 @@ impl<T: ShmSafe + Unpin, S: ShmSafe, A: ShmAlloc> HashSet<T, S, A> {
         }
     }
 
+    /// Runs `f` on an iterator over the elements, wherever the set is (see
+    /// [`HashMap::with_entries`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`HashMap::with_entries`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::HashSet;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let s = seg.construct("s", Mutex::new(HashSet::<u8>::new()))?;
+    /// s.lock().unwrap().extend([1, 2]);
+    /// let taken = std::mem::take(&mut *s.lock().unwrap());
+    /// assert_eq!(taken.with_elements(|it| it.copied().max())?, Some(2));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn with_elements<R>(&self, f: impl for<'b> FnOnce(Iter<'b, T>) -> R) -> Result<R> {
+        self.map.with_entries(|it| {
+            f(Iter {
+                inner: hash_map::Keys::of(it),
+            })
+        })
+    }
+
     /// Removes every element.
     ///
     /// # Examples
@@ -636,13 +664,12 @@ impl<T: ShmSafe + Unpin + Hash + Eq, S: ShmSafe + Default + BuildHasher, A: ShmA
 impl<T: ShmSafe + Unpin + fmt::Debug, S: ShmSafe, A: ShmAlloc> fmt::Debug for HashSet<T, S, A> {
     /// Formats the elements of a set inside its segment; otherwise a placeholder.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_empty() {
-            return f.write_str("{}");
-        }
-        if self.map.readable() {
-            f.debug_set().entries(self.iter()).finish()
-        } else {
-            write!(f, "HashSet {{ len: {} }}", self.len())
+        match self
+            .map
+            .with_entries(|it| f.debug_set().entries(it.map(|(k, ())| k)).finish())
+        {
+            Ok(r) => r,
+            Err(e) => write!(f, "HashSet {{ len: {}, <{}> }}", self.len(), e.kind()),
         }
     }
 }
