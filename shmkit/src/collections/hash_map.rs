@@ -1,6 +1,25 @@
 //! [`HashMap`]: an open-addressing hash table in a managed segment, and its iterators and
 //! entries.
 //!
+//! ```
+//! use shmkit::ManagedHeapMemory;
+//! use shmkit::sync::Mutex;
+//! use shmkit::collections::{hash_map::Entry, HashMap, String};
+//!
+//! let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 20)?;
+//! let words = seg.construct("words", Mutex::new(HashMap::<String, u32>::new()))?;
+//! let mut words = words.lock().unwrap();
+//! for w in "the cat saw the dog".split(' ') {
+//!     *words.entry(w).or_insert(0) += 1;
+//! }
+//! assert_eq!(words["the"], 2);
+//! if let Entry::Occupied(o) = words.entry("cat") {
+//!     o.remove();
+//! }
+//! assert_eq!(words.len(), 3);
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
 //! # Layout
 //!
 //! The table is one segment allocation of `buckets / 8 + 1` *groups*; a group is 8 control
@@ -554,8 +573,17 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe, A: ShmAlloc> HashMap<K,
     }
 
     /// The segment, for operations that hand out references (the map must be inside it).
+    /// One registry lookup on the hot path; the slow path sorts out the error.
     #[inline]
     fn resident(&self) -> Result<SegmentRef<'_>> {
+        match SegmentRef::of_header(self, &self.seg) {
+            Ok(s) => Ok(s),
+            Err(_) => self.resident_slow(),
+        }
+    }
+
+    #[cold]
+    fn resident_slow(&self) -> Result<SegmentRef<'_>> {
         match self.place()? {
             Where::Resident(s) => Ok(s),
             Where::Detached(_) | Where::Unbound => Err(detached_map(self)),
@@ -565,10 +593,17 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe, A: ShmAlloc> HashMap<K,
     /// Runs `f` with the segment this map belongs to: the one its header lies in, or, for a
     /// map that left its segment, the segment's one mapping in this process (kept mapped
     /// while `f` runs).
+    #[inline]
     fn with_seg<R>(
         &mut self,
         f: impl FnOnce(&mut Self, &SegmentRef<'_>) -> Result<R>,
     ) -> Result<R> {
+        if let Ok(s) = SegmentRef::of_header(self, &self.seg) {
+            // SAFETY: `self` lies in the mapping and is borrowed for this whole call, so the
+            // mapping outlives `s`, which does not escape `f`.
+            let s = unsafe { s.detach_lifetime() };
+            return f(self, &s);
+        }
         match self.place()? {
             Where::Resident(s) => {
                 // SAFETY: `self` lies in the mapping and is borrowed for this whole call, so

@@ -1,4 +1,18 @@
-//! [`HashSet`]: a hash set in a managed segment (a [`HashMap`] with `()` values).
+//! [`HashSet`]: a hash set in a managed segment (a [`HashMap`] with `()` values), and its
+//! iterators.
+//!
+//! ```
+//! use shmkit::ManagedHeapMemory;
+//! use shmkit::sync::Mutex;
+//! use shmkit::collections::HashSet;
+//!
+//! let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 20)?;
+//! let seen = seg.construct("seen", Mutex::new(HashSet::<u64>::new()))?;
+//! let mut seen = seen.lock().unwrap();
+//! let fresh: Vec<u64> = [3, 1, 3, 2, 1].into_iter().filter(|x| seen.insert(*x)).collect();
+//! assert_eq!(fresh, [3, 1, 2]);
+//! # Ok::<(), shmkit::Error>(())
+//! ```
 
 use std::borrow::Borrow;
 use std::fmt;
