@@ -11,7 +11,7 @@
 //! and checks the id there against the stored one. So:
 //!
 //! - **Inside its segment** (constructed there, stored in another collection there, reached
-//!   through a [`Mutex`](crate::Mutex) there): everything works, in every process that maps the
+//!   through a [`Mutex`](crate::sync::Mutex) there): everything works, in every process that maps the
 //!   segment, wherever it is mapped.
 //! - **Moved into another segment**: every operation is an `Err` (or a panic from the
 //!   non-`try_` methods): the offsets mean nothing there.
@@ -49,30 +49,39 @@
 //!
 //! Collections allocate through an [`ShmAlloc`], stored in the header: [`SegmentAlloc`] (the
 //! segment's memory algorithm, under the segment's robust lock) by default. A full segment is
-//! [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) from the `try_` methods, which
+//! [`ErrorKind::OutOfMemory`] from the `try_` methods, which
 //! leave the collection as it was, and a panic naming the error from the others. A segment
 //! opened read-only can be read but not changed (`PermissionDenied`).
 //!
 //! # Sharing
 //!
 //! Collections are plain data, like `std`'s: share one between processes inside a
-//! [`Mutex`](crate::Mutex) or [`RwLock`](crate::RwLock) in the segment. Headers are validated on
+//! [`Mutex`](crate::sync::Mutex) or [`RwLock`](crate::sync::RwLock) in the segment. Headers are validated on
 //! every use (bounds and alignment against the mapping), so a corrupt or hostile header is an
 //! error, never an access outside the segment; element types are [`ShmSafe`], valid for any
 //! bytes.
 #![allow(unsafe_code)]
 
+mod arc;
+mod boxed;
 pub mod hash_map;
 pub mod hash_set;
+pub mod linked_list;
 mod segment_ref;
 mod string;
 mod vec;
+pub mod vec_deque;
 
 pub use hash_map::{DefaultShmHasher, HashMap};
 pub use hash_set::HashSet;
 pub use segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};
 pub use string::String;
 pub use vec::Vec;
+
+pub use arc::{Arc, IntrusiveCount, IntrusivePtr, NewArc, Weak};
+pub use boxed::{Box, NewBox};
+pub use linked_list::LinkedList;
+pub use vec_deque::VecDeque;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ptr::registry;
