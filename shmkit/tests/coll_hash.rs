@@ -59,7 +59,7 @@ enum Op {
     Retain(u16),
     Clear,
     Reserve(u16),
-    Shrink,
+    Shrink(u16),
     Drain,
     CloneBack,
 }
@@ -75,7 +75,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (1..8u16).prop_map(Op::Retain),
         1 => Just(Op::Clear),
         1 => (0..200u16).prop_map(Op::Reserve),
-        1 => Just(Op::Shrink),
+        1 => (0..100u16).prop_map(Op::Shrink),
         1 => Just(Op::Drain),
         1 => Just(Op::CloneBack),
     ]
@@ -164,7 +164,13 @@ fn apply(m: &mut Map, t: &mut Twin, op: &Op, tolerant: bool) {
             Err(e) if tolerant => assert_eq!(e.kind(), ErrorKind::OutOfMemory),
             Err(e) => panic!("{e}"),
         },
-        Op::Shrink => m.shrink_to_fit(),
+        Op::Shrink(0) => m.shrink_to_fit(),
+        Op::Shrink(n) => {
+            let before = m.capacity();
+            m.shrink_to(usize::from(n));
+            assert!(m.capacity() <= before);
+            assert!(m.capacity() >= usize::from(n).min(before).max(m.len()));
+        }
         Op::Drain => {
             let mut out: std::vec::Vec<(std::string::String, std::vec::Vec<u32>)> = m
                 .drain()
@@ -275,6 +281,15 @@ proptest! {
             prop_assert_eq!(i, t.intersection(&o_twin).copied().collect::<StdSet<_>>());
             let d: StdSet<u16> = s.difference(&o).copied().collect();
             prop_assert_eq!(d, t.difference(&o_twin).copied().collect::<StdSet<_>>());
+            let x: std::vec::Vec<u16> = s.symmetric_difference(&o).copied().collect();
+            prop_assert_eq!(x.len(), t.symmetric_difference(&o_twin).count());
+            prop_assert_eq!(
+                x.into_iter().collect::<StdSet<_>>(),
+                t.symmetric_difference(&o_twin).copied().collect::<StdSet<_>>()
+            );
+            prop_assert_eq!(s.is_disjoint(&o), t.is_disjoint(&o_twin));
+            prop_assert_eq!(s.is_subset(&o), t.is_subset(&o_twin));
+            prop_assert_eq!(s.is_superset(&o), t.is_superset(&o_twin));
         }
     }
 }

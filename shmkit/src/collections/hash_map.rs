@@ -1426,6 +1426,40 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe + BuildHasher, A: ShmAll
         let _ = self.with_seg(|m, s| m.resize(s, m.items, false));
     }
 
+    /// Shrinks the table as far as it can while holding at least `min_capacity` entries (and
+    /// every entry it has). If the segment has no room for the smaller table, the map keeps
+    /// its table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::HashMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(HashMap::<u64, u64>::new()))?;
+    /// let mut m = m.lock().unwrap();
+    /// m.reserve(1000);
+    /// m.shrink_to(100);
+    /// assert!(m.capacity() >= 100 && m.capacity() < 1000);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn shrink_to(&mut self, min_capacity: usize)
+    where
+        K: Hash,
+    {
+        if self.table.is_null() {
+            return;
+        }
+        let Ok(target) = buckets_for(min_capacity.max(self.items)) else {
+            return;
+        };
+        if target >= self.buckets {
+            return;
+        }
+        let _ = self.with_seg(|m, s| m.resize(s, min_capacity.max(m.items), false));
+    }
+
     /// Keeps the entries for which `keep` returns `true`. Works for a map moved out of its
     /// segment too.
     ///
@@ -1987,6 +2021,68 @@ where
         })
         .unwrap_or_else(|e| fail(e))
         .into_iter()
+    }
+}
+
+impl<K, V, S, A> HashMap<K, V, S, A>
+where
+    K: ShmSafe + Unpin,
+    V: ShmSafe + Unpin,
+    S: ShmSafe + BuildHasher,
+    A: ShmAlloc,
+{
+    /// The keys, moved out of the segment (the values are dropped, the table freed).
+    ///
+    /// # Panics
+    ///
+    /// As `into_iter`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::HashMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(HashMap::<u8, u8>::new()))?;
+    /// m.lock().unwrap().extend([(1, 10), (2, 20)]);
+    /// let taken = std::mem::take(&mut *m.lock().unwrap());
+    /// let mut keys: Vec<u8> = taken.into_keys().collect();
+    /// keys.sort();
+    /// assert_eq!(keys, [1, 2]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn into_keys(self) -> std::vec::IntoIter<K> {
+        self.into_iter()
+            .map(|(k, _)| k)
+            .collect::<std::vec::Vec<_>>()
+            .into_iter()
+    }
+
+    /// The values, moved out of the segment (the keys are dropped, the table freed).
+    ///
+    /// # Panics
+    ///
+    /// As `into_iter`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::HashMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(HashMap::<u8, u8>::new()))?;
+    /// m.lock().unwrap().extend([(1, 10), (2, 20)]);
+    /// let taken = std::mem::take(&mut *m.lock().unwrap());
+    /// assert_eq!(taken.into_values().map(u32::from).sum::<u32>(), 30);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn into_values(self) -> std::vec::IntoIter<V> {
+        self.into_iter()
+            .map(|(_, v)| v)
+            .collect::<std::vec::Vec<_>>()
+            .into_iter()
     }
 }
 

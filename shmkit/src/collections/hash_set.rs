@@ -636,6 +636,97 @@ impl<T: ShmSafe + Unpin + Hash + Eq, S: ShmSafe + BuildHasher, A: ShmAlloc> Hash
         self.iter().filter(move |x| !other.contains(*x))
     }
 
+    /// The elements in exactly one of `self` and `other`.
+    ///
+    /// # Panics
+    ///
+    /// As [`iter`](Self::iter), for either set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::HashSet;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let a = seg.construct("a", Mutex::new(HashSet::<u8>::new()))?;
+    /// let b = seg.construct("b", Mutex::new(HashSet::<u8>::new()))?;
+    /// let (mut a, mut b) = (a.lock().unwrap(), b.lock().unwrap());
+    /// a.extend([1, 2]);
+    /// b.extend([2, 3]);
+    /// let mut d: Vec<u8> = a.symmetric_difference(&b).copied().collect();
+    /// d.sort();
+    /// assert_eq!(d, [1, 3]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn symmetric_difference<'a, S2: ShmSafe + BuildHasher, A2: ShmAlloc>(
+        &'a self,
+        other: &'a HashSet<T, S2, A2>,
+    ) -> impl Iterator<Item = &'a T> + 'a {
+        self.difference(other)
+            .chain(other.iter().filter(move |x| !self.contains(*x)))
+    }
+
+    /// Whether `self` and `other` have no element in common.
+    ///
+    /// # Panics
+    ///
+    /// As [`iter`](Self::iter), for either set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::HashSet;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let a = seg.construct("a", Mutex::new(HashSet::<u8>::new()))?;
+    /// let b = seg.construct("b", Mutex::new(HashSet::<u8>::new()))?;
+    /// let (mut a, mut b) = (a.lock().unwrap(), b.lock().unwrap());
+    /// a.extend([1]);
+    /// b.extend([2, 3]);
+    /// assert!(a.is_disjoint(&b));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn is_disjoint<S2: ShmSafe + BuildHasher, A2: ShmAlloc>(
+        &self,
+        other: &HashSet<T, S2, A2>,
+    ) -> bool {
+        if self.len() <= other.len() {
+            self.iter().all(|x| !other.contains(x))
+        } else {
+            other.iter().all(|x| !self.contains(x))
+        }
+    }
+
+    /// Whether every element of `other` is in `self`.
+    ///
+    /// # Panics
+    ///
+    /// As [`iter`](Self::iter), for either set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::HashSet;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let a = seg.construct("a", Mutex::new(HashSet::<u8>::new()))?;
+    /// let b = seg.construct("b", Mutex::new(HashSet::<u8>::new()))?;
+    /// let (mut a, mut b) = (a.lock().unwrap(), b.lock().unwrap());
+    /// a.extend([1, 2, 3]);
+    /// b.extend([2, 3]);
+    /// assert!(a.is_superset(&b));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn is_superset<S2: ShmSafe + BuildHasher, A2: ShmAlloc>(
+        &self,
+        other: &HashSet<T, S2, A2>,
+    ) -> bool {
+        other.is_subset(self)
+    }
+
     /// Whether every element of `self` is in `other`.
     ///
     /// # Panics
