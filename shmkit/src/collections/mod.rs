@@ -64,12 +64,16 @@
 
 mod arc;
 mod boxed;
+pub mod hash_map;
+pub mod hash_set;
 pub mod linked_list;
 mod segment_ref;
 mod string;
 mod vec;
 pub mod vec_deque;
 
+pub use hash_map::{DefaultShmHasher, HashMap};
+pub use hash_set::HashSet;
 pub use segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};
 pub use string::String;
 pub use vec::Vec;
