@@ -43,9 +43,9 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedHeapMemory<M, I> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidArgument`] for a size below a page plus the algorithm's minimum, or
-    /// above any address space (2^56 bytes);
-    /// [`ErrorKind::OutOfMemory`] if the heap cannot provide it.
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for a size below a page
+    /// plus the algorithm's minimum, or above any address space (2^56 bytes);
+    /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) if the heap cannot provide it.
     ///
     /// # Examples
     ///
@@ -69,9 +69,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedHeapMemory<M, I> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::OutOfMemory`] if the heap cannot provide the larger buffer (the segment is
-    /// unchanged); [`ErrorKind::InvalidArgument`] for `extra == 0` or a size beyond any address
-    /// space.
+    /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) if the heap cannot provide the
+    /// larger buffer (the segment is unchanged);
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for `extra == 0` or a
+    /// size beyond any address space.
     ///
     /// # Examples
     ///
