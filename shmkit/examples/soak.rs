@@ -16,6 +16,8 @@
 //!   whose value is derived from the name; every object found must match its name.
 //! - **Strings in a `Vec<String>`** under a second mutex: pushed, popped and removed; every
 //!   string must match the pattern it was written with.
+//! - **A `HashMap<u64, String>`** under a third mutex: entries inserted and removed; every
+//!   value must be the string derived from its key.
 //! - **A message queue**: messages carry a checksum; every received one must verify.
 //! - **Raw blocks**: allocated, filled with a pattern, checked, freed.
 //!
@@ -27,7 +29,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmkit::collections::{String, Vec};
+use shmkit::collections::{HashMap, String, Vec};
 use shmkit::sync::Mutex;
 use shmkit::{ManagedSharedMemory, MessageQueue, RemoveOnDrop, ShmSafe};
 
@@ -46,6 +48,7 @@ struct Stats {
     constructed: AtomicU64,
     destroyed: AtomicU64,
     strings: AtomicU64,
+    map: AtomicU64,
     sent: AtomicU64,
     received: AtomicU64,
     raw: AtomicU64,
@@ -181,6 +184,7 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     let stats = seg.construct_unique(Stats::default())?;
     seg.construct("ledger", Mutex::new(Ledger::default()))?;
     seg.construct("strings", Mutex::new(Vec::<String>::new()))?;
+    seg.construct("map", Mutex::new(HashMap::<u64, String>::new()))?;
     let free_at_start = seg.free_memory()?;
 
     println!(
@@ -267,6 +271,23 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     let string_count = s.len();
     drop(s);
 
+    let map = seg
+        .find::<Mutex<HashMap<u64, String>>>("map")?
+        .ok_or("map missing")?;
+    let m = map.lock().unwrap_or_else(|died| {
+        stats.recoveries.fetch_add(1, Ordering::Relaxed);
+        died.recover(|_| {})
+    });
+    let bad = m
+        .iter()
+        .filter(|(k, v)| v.try_as_str().ok() != Some(string_for(**k).as_str()))
+        .count();
+    if bad > 0 {
+        failures.push(format!("{bad} map entries hold the wrong value"));
+    }
+    let map_len = m.len();
+    drop(m);
+
     let mut drained = 0;
     let mut buf = [0u8; 64];
     while let Some((n, _)) = queue.try_receive(&mut buf)? {
@@ -289,12 +310,13 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "soak: {kills} kills; ledger {} updates (total {ledger_total}), {} lock recoveries; \
          named objects {} constructed, {} destroyed, {objects} left; strings {} operations, \
-         {string_count} left; queue {} sent, {} received, {drained} drained; raw blocks {}",
+         {string_count} left; map {} operations, {map_len} entries left; queue {} sent, {} received, {drained} drained; raw blocks {}",
         g(&stats.ledger),
         g(&stats.recoveries),
         g(&stats.constructed),
         g(&stats.destroyed),
         g(&stats.strings),
+        g(&stats.map),
         g(&stats.sent),
         g(&stats.received),
         g(&stats.raw),
@@ -339,10 +361,13 @@ fn worker(seg_name: &str, queue_name: &str, w: u64) -> Result<(), Box<dyn std::e
     let strings = seg
         .find::<Mutex<Vec<String>>>("strings")?
         .ok_or("strings missing")?;
+    let map = seg
+        .find::<Mutex<HashMap<u64, String>>>("map")?
+        .ok_or("map missing")?;
     let mut rng = Rng(mix(u64::from(std::process::id())) | 1);
     let mut buf = [0u8; 64];
     loop {
-        match rng.below(6) {
+        match rng.below(7) {
             0 => {
                 let mut l = match ledger.lock() {
                     Ok(l) => {
@@ -442,6 +467,31 @@ fn worker(seg_name: &str, queue_name: &str, w: u64) -> Result<(), Box<dyn std::e
                     }
                     stats.received.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+            5 => {
+                let mut m = map.lock().unwrap_or_else(|died| {
+                    stats.recoveries.fetch_add(1, Ordering::Relaxed);
+                    died.recover(|_| {})
+                });
+                let k = rng.below(4096);
+                match rng.below(3) {
+                    0 => {
+                        if let Some(v) = m.remove(&k)
+                            && v.with_str(|s| s != string_for(k)).unwrap_or(true)
+                        {
+                            violation(stats, format_args!("map entry {k} held a wrong value"));
+                        }
+                    }
+                    _ => {
+                        let _ = m.try_insert(k, string_for(k));
+                        if m.get(&k)
+                            .is_some_and(|v| v.try_as_str().ok() != Some(string_for(k).as_str()))
+                        {
+                            violation(stats, format_args!("map entry {k} holds a wrong value"));
+                        }
+                    }
+                }
+                stats.map.fetch_add(1, Ordering::Relaxed);
             }
             _ => {
                 let size = 1 + rng.below(2048) as usize;
