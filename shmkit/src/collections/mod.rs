@@ -62,10 +62,12 @@
 //! bytes.
 #![allow(unsafe_code)]
 
+pub mod btree;
 mod segment_ref;
 mod string;
 mod vec;
 
+pub use btree::{BTreeMap, BTreeSet};
 pub use segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};
 pub use string::String;
 pub use vec::Vec;
