@@ -5,6 +5,7 @@
 //! table. Usage: `shmkit-xbench [substring of row names]`.
 
 mod alloc;
+mod coll_btree;
 mod mq;
 mod procs;
 mod regions;
@@ -23,12 +24,16 @@ impl Filter {
 
 fn main() {
     let want = Filter(std::env::args().nth(1));
-    let results: [(&str, Result<(), String>); 5] = [
+    let results: [(&str, Result<(), String>); 6] = [
         ("regions", regions::run(&want).map_err(|e| e.to_string())),
         ("sync", sync::run(&want).map_err(|e| e.to_string())),
         ("alloc", alloc::run(&want).map_err(|e| e.to_string())),
         ("mq", mq::run(&want).map_err(|e| e.to_string())),
         ("segment", segment::run(&want).map_err(|e| e.to_string())),
+        (
+            "coll_btree",
+            coll_btree::run(&want).map_err(|e| e.to_string()),
+        ),
     ];
     for (group, result) in results {
         if let Err(e) = result {
