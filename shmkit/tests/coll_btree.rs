@@ -45,7 +45,8 @@ fn op(keys: u64) -> impl Strategy<Value = Op> {
 
 /// Applies `ops` to a map in a segment of `size` bytes and to a std twin; with `tolerate_oom`,
 /// failing inserts must leave the map equal to its twin.
-fn run_ops(ops: &[Op], size: usize, tolerate_oom: bool) {
+fn run_ops(ops: &[Op], size: usize, tolerate_oom: bool) -> usize {
+    let mut ooms = 0;
     let seg: ManagedHeapMemory = ManagedHeapMemory::new(size).unwrap();
     let m = seg
         .construct("m", Mutex::new(BTreeMap::<u64, u64>::new()))
@@ -59,6 +60,7 @@ fn run_ops(ops: &[Op], size: usize, tolerate_oom: bool) {
                 Err(e) => {
                     assert!(tolerate_oom, "{e}");
                     assert_eq!(e.kind(), ErrorKind::OutOfMemory);
+                    ooms += 1;
                 }
             },
             Op::Remove(k) => assert_eq!(m.remove(&k), twin.remove(&k)),
@@ -133,7 +135,7 @@ fn run_ops(ops: &[Op], size: usize, tolerate_oom: bool) {
                 }
             }
             Op::Clear => {
-                if ops.len() % 7 == 0 {
+                if ops.len().is_multiple_of(7) {
                     m.clear();
                     twin.clear();
                 }
@@ -156,6 +158,17 @@ fn run_ops(ops: &[Op], size: usize, tolerate_oom: bool) {
     assert_eq!(m.last_key_value(), twin.last_key_value());
     let all: std::vec::Vec<_> = std::mem::take(&mut *m).into_iter().collect();
     assert_eq!(all, twin.into_iter().collect::<std::vec::Vec<_>>());
+    ooms
+}
+
+#[test]
+fn a_nearly_full_segment_really_fills() {
+    let mut ops: std::vec::Vec<Op> = (0..3000u64)
+        .map(|i| Op::Insert(i * 7919 % 5000, i))
+        .collect();
+    ops.extend((0..1000u64).map(|i| Op::Remove(i * 13 % 5000)));
+    ops.extend((0..3000u64).map(|i| Op::Insert(i * 31 % 5000, i)));
+    assert!(run_ops(&ops, 24 << 10, true) > 0);
 }
 
 proptest! {
@@ -379,11 +392,11 @@ fn corrupt_headers_are_errors_not_crashes() {
     }
     let words = std::ptr::from_mut(m).cast::<u64>();
     // Layout: [segment id, root offset + 1, len, height, nodes, pad].
-    // SAFETY (test): in-bounds words of the header.
+    // SAFETY: (test) in-bounds words of the header.
     let saved: [u64; 6] = unsafe { std::array::from_fn(|i| *words.add(i)) };
     let restore = || {
         for (i, w) in saved.iter().enumerate() {
-            // SAFETY (test): as above.
+            // SAFETY: (test) as above.
             unsafe { *words.add(i) = *w };
         }
     };
@@ -395,7 +408,7 @@ fn corrupt_headers_are_errors_not_crashes() {
         (3, 0),            // an internal root read as a leaf
     ];
     for (word, value) in corruptions {
-        // SAFETY (test): as above.
+        // SAFETY: (test) as above.
         unsafe { *words.add(word) = value };
         let r = catch_unwind(AssertUnwindSafe(|| {
             let _ = m.try_get(&500);
@@ -408,11 +421,11 @@ fn corrupt_headers_are_errors_not_crashes() {
     assert_eq!(m.get(&500), Some(&500));
     assert_eq!(m.iter().count(), 1000);
     // A length larger than the tree: iteration stops at the tree's end.
-    // SAFETY (test): as above.
+    // SAFETY: (test) as above.
     unsafe { *words.add(2) = 5000 };
     assert_eq!(m.iter().count(), 1000);
     // A smaller one: iteration stops after that many.
-    // SAFETY (test): as above.
+    // SAFETY: (test) as above.
     unsafe { *words.add(2) = 10 };
     assert_eq!(m.iter().count(), 10);
     restore();
@@ -433,7 +446,7 @@ fn reader_writer(args: &[std::string::String]) {
     }
     let r: std::vec::Vec<u64> = m.range(300..=330).map(|(k, _)| *k).collect();
     assert_eq!(r, (300..=330).step_by(3).collect::<std::vec::Vec<_>>());
-    assert_eq!(m.range(..30).rev().next().map(|(k, _)| *k), Some(27));
+    assert_eq!(m.range(..30).next_back().map(|(k, _)| *k), Some(27));
     for i in 0..5_000u64 {
         m.insert(i * 3 + 1, format!("child-{i}"));
     }

@@ -63,11 +63,13 @@
 #![allow(unsafe_code)]
 
 pub mod btree;
+pub mod flat;
 mod segment_ref;
 mod string;
 mod vec;
 
 pub use btree::{BTreeMap, BTreeSet};
+pub use flat::{FlatMap, FlatSet};
 pub use segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};
 pub use string::String;
 pub use vec::Vec;

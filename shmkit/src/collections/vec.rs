@@ -519,17 +519,14 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
                 return Ok(());
             }
         }
-        let new_off = match self.alloc.allocate(s, pref_bytes, align_of::<T>()) {
-            Ok(off) => off,
+        // The capacity is what was allocated: `preferred`, or `min` from the fallback (whose
+        // block may well lie inside the mapping for `preferred` bytes without owning them).
+        let (new_off, new_cap) = match self.alloc.allocate(s, pref_bytes, align_of::<T>()) {
+            Ok(off) => (off, pref_bytes / size),
             Err(e) if e.kind() == ErrorKind::OutOfMemory && pref_bytes > min_bytes => {
-                self.alloc.allocate(s, min_bytes, align_of::<T>())?
+                (self.alloc.allocate(s, min_bytes, align_of::<T>())?, min)
             }
             Err(e) => return Err(e),
-        };
-        let new_cap = if pref_bytes > min_bytes && self.alloc_size_ok(s, new_off, pref_bytes) {
-            pref_bytes / size
-        } else {
-            min
         };
         let old = self.buf.offset();
         let dst = match s.ptr::<T>(new_off, new_cap) {
@@ -560,12 +557,6 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
                 .deallocate(s, old, old_cap * size, align_of::<T>());
         }
         Ok(())
-    }
-
-    /// Whether the block at `off` was allocated with `bytes` (we asked for `bytes` first; the
-    /// fallback asked for less).
-    fn alloc_size_ok(&self, s: &SegmentRef<'_>, off: u64, bytes: usize) -> bool {
-        s.ptr::<u8>(off, bytes).is_ok()
     }
 
     /// Makes room for `additional` more elements.

@@ -1,5 +1,7 @@
 //! [`BTreeMap`]: an ordered map in a managed segment.
 #![allow(unsafe_code)]
+// Paths are indexed by level while the loop also walks the tree: ranges read best.
+#![allow(clippy::needless_range_loop)]
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -81,6 +83,9 @@ unsafe impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> ShmSafe for BTr
         ),
     );
 }
+
+/// A key moved out of the segment, and where it was found (node and index), if it was.
+type Probe<K, V> = (K, Option<(NodePtr<K, V>, usize)>);
 
 /// The path from the root to a position: node, its offset, and the index taken at each level.
 type Path<K, V> = [(NodePtr<K, V>, u64, usize); MAX_HEIGHT + 1];
@@ -1448,10 +1453,11 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
             m.free_all(s, Some(&mut all));
             let mut err = None;
             for (k, mut v) in all {
-                if err.is_none() && keep(&k, &mut v) {
-                    if let Err(e) = m.insert_kv(s, k, v) {
-                        err = Some(e);
-                    }
+                if err.is_none()
+                    && keep(&k, &mut v)
+                    && let Err(e) = m.insert_kv(s, k, v)
+                {
+                    err = Some(e);
                 }
             }
             err.map_or(Ok(()), Err)
@@ -1507,7 +1513,7 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
 
     /// [`find`](Self::find) for a key moved out of the segment: compared in the root's spare
     /// slot.
-    fn find_owned(&self, s: &SegmentRef<'_>, k: K) -> Result<(K, Option<(NodePtr<K, V>, usize)>)>
+    fn find_owned(&self, s: &SegmentRef<'_>, k: K) -> Result<Probe<K, V>>
     where
         K: Ord,
     {

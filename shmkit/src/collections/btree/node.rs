@@ -439,13 +439,14 @@ impl<K, V> Cursor<K, V> {
         height: usize,
         last: bool,
     ) -> Result<Cursor<K, V>> {
-        // SAFETY: `p` is a checked node.
-        Cursor::seek_with(
-            seg,
-            root,
-            height,
-            |p| if last { unsafe { len(p) } } else { 0 },
-        )
+        Cursor::seek_with(seg, root, height, |p| {
+            if last {
+                // SAFETY: `p` is a checked node.
+                unsafe { len(p) }
+            } else {
+                0
+            }
+        })
     }
 
     fn seek_with(
