@@ -1418,8 +1418,9 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
 
     /// Keeps the entries for which `keep` returns `true`.
     ///
-    /// The tree is rebuilt: the entries are moved out, filtered, and inserted again into nodes
-    /// allocated anew (the freed ones, normally).
+    /// `keep` sees every entry in order, in place; unless it keeps them all, the tree is then
+    /// rebuilt: the entries are moved out and the kept ones inserted again into nodes allocated
+    /// anew (the freed ones, normally).
     ///
     /// # Panics
     ///
@@ -1449,12 +1450,32 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
             return;
         }
         self.with_seg(|m, s| {
+            // Decide while the entries are in the segment (a `String` key moved out of it
+            // could not be read), then rebuild with the kept ones.
+            let Some((root, h)) = m.root_checked()? else {
+                return Ok(());
+            };
+            let front = Cursor::end(s, root, h, false)?;
+            let back = Cursor::end(s, root, h, true)?;
+            let mut raw = RawIter::new(*s, h, front, back, m.len);
+            let mut mask = std::vec::Vec::with_capacity(m.len);
+            while let Some((p, i)) = raw.next_front()? {
+                // SAFETY: an initialised entry of a checked node, visited once; `&mut self`
+                // makes the access exclusive in this process.
+                mask.push(unsafe { keep(&*key(p, i), &mut *val(p, i)) });
+            }
+            if mask.len() == m.len && mask.iter().all(|&k| k) {
+                return Ok(());
+            }
             let mut all = std::vec::Vec::with_capacity(m.len);
             m.free_all(s, Some(&mut all));
             let mut err = None;
-            for (k, mut v) in all {
+            for ((k, v), kept) in all
+                .into_iter()
+                .zip(mask.into_iter().chain(std::iter::repeat(false)))
+            {
                 if err.is_none()
-                    && keep(&k, &mut v)
+                    && kept
                     && let Err(e) = m.insert_kv(s, k, v)
                 {
                     err = Some(e);
