@@ -482,3 +482,50 @@ fn a_child_process_reads_and_extends_a_10000_entry_map() {
     let keys: std::vec::Vec<u64> = m.range(0..10).map(|(k, _)| *k).collect();
     assert_eq!(keys, [1, 3, 4, 6, 7, 9]);
 }
+
+#[test]
+fn cyclic_and_garbage_nodes_are_errors_not_hangs() {
+    use shmkit::collections::AsSegment;
+    let seg: ManagedHeapMemory = ManagedHeapMemory::new(4 << 20).unwrap();
+    let s = seg.segment().unwrap();
+    for corruption in 0..4 {
+        let m = seg
+            .construct(
+                &format!("m{corruption}"),
+                Mutex::new(BTreeMap::<u64, u64>::new()),
+            )
+            .unwrap();
+        let mut guard = m.lock().unwrap();
+        let m: &mut BTreeMap<u64, u64> = &mut guard;
+        for i in 0..5000 {
+            m.insert(i, i);
+        }
+        let header = std::ptr::from_mut(m).cast::<u64>();
+        // SAFETY: (test) word 1 of the header: the root's offset + 1.
+        let root = unsafe { *header.add(1) } - 1;
+        // An internal node of `u64 → u64`: len (8 bytes with padding), 12 key slots, 11 values,
+        // then 12 child offsets.
+        let node = s.ptr::<u64>(root, 36).unwrap();
+        // SAFETY: (test) words of the root node, inside the segment.
+        unsafe {
+            match corruption {
+                0 => *node.add(24) = root,          // first child is the root itself
+                1 => *node.add(25) = root,          // second child too
+                2 => *node = 200,                   // more keys than fit
+                _ => *node.add(24) = (1 << 20) + 3, // a misaligned child
+            }
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let _ = m.try_get(&1);
+            let _ = m.try_get(&4999);
+            let _ = m.try_iter().map(|it| it.count());
+            let _ = m.try_insert(10_000, 1);
+            let _ = catch_unwind(AssertUnwindSafe(|| m.remove(&2500)));
+            let _ = catch_unwind(AssertUnwindSafe(|| m.range(10..20).count()));
+            let _ = catch_unwind(AssertUnwindSafe(|| m.iter().rev().count()));
+            m.clear();
+        }));
+        let _ = r;
+        assert!(m.is_empty() || m.len() > 0);
+    }
+}
