@@ -525,7 +525,10 @@ fn cyclic_and_garbage_nodes_are_errors_not_hangs() {
             let _ = catch_unwind(AssertUnwindSafe(|| m.iter().rev().count()));
             m.clear();
         }));
-        assert!(r.is_ok(), "nothing above panics outside its own catch_unwind");
+        assert!(
+            r.is_ok(),
+            "nothing above panics outside its own catch_unwind"
+        );
         assert!(m.is_empty());
     }
 }
