@@ -2382,3 +2382,98 @@ impl<K: ShmSafe + Unpin + Hash, V: ShmSafe + Unpin + Hash, A: ShmAlloc> Hash for
         }
     }
 }
+
+impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
+    /// The keys, moved out of the segment in order (the map is consumed; works moved out of
+    /// its segment too).
+    ///
+    /// # Panics
+    ///
+    /// As [`into_iter`](IntoIterator::into_iter).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::BTreeMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+    /// m.lock().unwrap().extend([(2, 20), (1, 10)]);
+    /// let taken = std::mem::take(&mut *m.lock().unwrap());
+    /// assert!(taken.into_keys().eq([1, 2]));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn into_keys(self) -> impl DoubleEndedIterator<Item = K> + ExactSizeIterator {
+        self.into_iter().map(|(k, _)| k)
+    }
+
+    /// The values, moved out of the segment in key order (the map is consumed).
+    ///
+    /// # Panics
+    ///
+    /// As [`into_iter`](IntoIterator::into_iter).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::BTreeMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+    /// m.lock().unwrap().extend([(2, 20), (1, 10)]);
+    /// let taken = std::mem::take(&mut *m.lock().unwrap());
+    /// assert!(taken.into_values().eq([10, 20]));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn into_values(self) -> impl DoubleEndedIterator<Item = V> + ExactSizeIterator {
+        self.into_iter().map(|(_, v)| v)
+    }
+}
+
+/// A `std` map converts into a [`BTreeMap`] in the segment of the collection it is added to,
+/// entry by entry, so nested maps are built without allocator plumbing.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::{BTreeMap, String, Vec};
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let v = seg.construct("v", Mutex::new(Vec::<BTreeMap<String, u32>>::new()))?;
+/// let mut v = v.lock().unwrap();
+/// v.push(std::collections::BTreeMap::from([("a", 1), ("b", 2)]));
+/// assert_eq!(v[0]["b"], 2);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+impl<K, V, A, KK, VV> IntoSegment<BTreeMap<K, V, A>> for std::collections::BTreeMap<KK, VV>
+where
+    K: ShmSafe + Unpin + Ord,
+    V: ShmSafe + Unpin,
+    A: ShmAlloc + Default,
+    KK: IntoSegment<K>,
+    VV: IntoSegment<V>,
+{
+    fn into_segment(self, seg: &SegmentRef<'_>) -> Result<BTreeMap<K, V, A>> {
+        BTreeMap::build_in(seg, self)
+    }
+}
+
+impl<K: ShmSafe + Unpin + Ord, V: ShmSafe + Unpin, A: ShmAlloc + Default> BTreeMap<K, V, A> {
+    /// A map in `seg` (moved out of it) holding `entries`.
+    pub(super) fn build_in<KK: IntoSegment<K>, VV: IntoSegment<V>>(
+        seg: &SegmentRef<'_>,
+        entries: impl IntoIterator<Item = (KK, VV)>,
+    ) -> Result<BTreeMap<K, V, A>> {
+        let mut m = BTreeMap::new_with(A::default());
+        m.seg.store_id(seg.id());
+        for (k, v) in entries {
+            let k = k.into_segment(seg)?;
+            let v = v.into_segment(seg)?;
+            m.insert_kv(seg, k, v)?;
+        }
+        Ok(m)
+    }
+}

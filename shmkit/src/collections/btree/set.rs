@@ -775,3 +775,84 @@ impl<T: ShmSafe + Unpin + Hash, A: ShmAlloc> Hash for BTreeSet<T, A> {
         }
     }
 }
+
+impl<T: ShmSafe + Unpin + Ord, A: ShmAlloc> BTreeSet<T, A> {
+    /// Whether every element of `other` is in `self`.
+    ///
+    /// # Panics
+    ///
+    /// As [`iter`](Self::iter).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::BTreeSet;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let a = seg.construct("a", Mutex::new(BTreeSet::<u8>::new()))?;
+    /// let b = seg.construct("b", Mutex::new(BTreeSet::<u8>::new()))?;
+    /// let (mut a, mut b) = (a.lock().unwrap(), b.lock().unwrap());
+    /// a.extend([1, 2, 3]);
+    /// b.extend([2, 3]);
+    /// assert!(a.is_superset(&b));
+    /// assert!(!b.is_superset(&a));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn is_superset<B: ShmAlloc>(&self, other: &BTreeSet<T, B>) -> bool {
+        other.is_subset(self)
+    }
+
+    /// Whether `self` and `other` have no element in common.
+    ///
+    /// # Panics
+    ///
+    /// As [`iter`](Self::iter).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::BTreeSet;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let a = seg.construct("a", Mutex::new(BTreeSet::<u8>::new()))?;
+    /// let b = seg.construct("b", Mutex::new(BTreeSet::<u8>::new()))?;
+    /// let (mut a, mut b) = (a.lock().unwrap(), b.lock().unwrap());
+    /// a.extend([1, 2]);
+    /// b.extend([3]);
+    /// assert!(a.is_disjoint(&b));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn is_disjoint<B: ShmAlloc>(&self, other: &BTreeSet<T, B>) -> bool {
+        self.intersection(other).next().is_none()
+    }
+}
+
+/// A `std` set converts into a [`BTreeSet`] in the segment of the collection it is added to.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::{BTreeMap, BTreeSet};
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, BTreeSet<u32>>::new()))?;
+/// let mut m = m.lock().unwrap();
+/// m.insert(1, std::collections::BTreeSet::from([3, 1, 2]));
+/// assert!(m[&1].iter().eq(&[1, 2, 3]));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+impl<T, A, U> IntoSegment<BTreeSet<T, A>> for std::collections::BTreeSet<U>
+where
+    T: ShmSafe + Unpin + Ord,
+    A: ShmAlloc + Default,
+    U: IntoSegment<T>,
+{
+    fn into_segment(self, seg: &crate::collections::SegmentRef<'_>) -> Result<BTreeSet<T, A>> {
+        Ok(BTreeSet {
+            map: BTreeMap::build_in(seg, self.into_iter().map(|x| (x, ())))?,
+        })
+    }
+}
