@@ -294,8 +294,11 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
         loop {
             let leaf = level == h;
             let p = node::node::<K, V>(s, off, leaf)?;
-            // SAFETY: checked node; its `len` keys are initialised.
-            let (i, found) = unsafe { node::search(p, q) };
+            // SAFETY: checked node of this kind; its `len` keys are initialised.
+            let (i, found) = unsafe {
+                node::prefetch(p, leaf);
+                node::search(p, q)
+            };
             if found {
                 return Ok(Some((p, i)));
             }
@@ -561,8 +564,11 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
                     break;
                 }
             };
-            // SAFETY: checked node.
-            let (i, hit) = unsafe { node::search(p, q) };
+            // SAFETY: checked node of this kind.
+            let (i, hit) = unsafe {
+                node::prefetch(p, leaf);
+                node::search(p, q)
+            };
             path[level] = (p, off, i);
             if hit {
                 found = Some((p, i));

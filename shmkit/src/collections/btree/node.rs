@@ -129,6 +129,34 @@ pub(super) unsafe fn edge<K, V>(p: NodePtr<K, V>, i: usize) -> *mut u64 {
     }
 }
 
+/// Asks the CPU to start loading the part of a node a search reads last (the child offsets of
+/// an internal node, the values of a leaf) while the keys are compared: one memory round trip
+/// per level instead of two.
+///
+/// # Safety
+///
+/// `p` is a checked node of the given kind.
+#[inline(always)]
+pub(super) unsafe fn prefetch<K, V>(p: NodePtr<K, V>, leaf: bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: per the contract, the addresses are inside the node; a prefetch never faults
+        // nor changes memory.
+        unsafe {
+            let (first, last) = if leaf {
+                (val(p, 0).cast::<i8>(), val(p, CAP - 1).cast::<i8>())
+            } else {
+                (edge(p, 0).cast::<i8>(), edge(p, CAP).cast::<i8>())
+            };
+            _mm_prefetch::<_MM_HINT_T0>(first);
+            _mm_prefetch::<_MM_HINT_T0>(last);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, leaf);
+}
+
 /// The spare key slot used while inserting.
 #[inline]
 pub(super) unsafe fn scratch<K, V>(p: NodePtr<K, V>) -> *mut K {
