@@ -156,6 +156,7 @@ fn run_ops(ops: &[Op], size: usize, tolerate_oom: bool) -> usize {
     );
     assert_eq!(m.first_key_value(), twin.first_key_value());
     assert_eq!(m.last_key_value(), twin.last_key_value());
+    assert_eq!((m.iter().len(), m.keys().len()), (twin.len(), twin.len()));
     let all: std::vec::Vec<_> = std::mem::take(&mut *m).into_iter().collect();
     assert_eq!(all, twin.into_iter().collect::<std::vec::Vec<_>>());
     ooms

@@ -1089,8 +1089,39 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> FlatMap<K, V, A> {
 }
 
 /// The entries of a [`FlatMap`] in order: pairs of references from its two slices.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::FlatMap;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("m", Mutex::new(FlatMap::<u8, u8>::new()))?;
+/// let mut m = m.lock().unwrap();
+/// m.extend([(1, 10), (2, 20)]);
+/// let it: shmkit::collections::flat::FlatIter<'_, u8, u8> = m.iter();
+/// assert_eq!(it.len(), 2);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub type FlatIter<'a, K, V> = std::iter::Zip<std::slice::Iter<'a, K>, std::slice::Iter<'a, V>>;
 /// The entries of a [`FlatMap`] in order, values mutable.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::FlatMap;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("m", Mutex::new(FlatMap::<u8, u8>::new()))?;
+/// let mut m = m.lock().unwrap();
+/// m.extend([(1, 10), (2, 20)]);
+/// let it: shmkit::collections::flat::FlatIterMut<'_, u8, u8> = m.iter_mut();
+/// it.for_each(|(_, v)| *v = 0);
+/// assert_eq!(m.values_slice(), &[0, 0]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub type FlatIterMut<'a, K, V> =
     std::iter::Zip<std::slice::Iter<'a, K>, std::slice::IterMut<'a, V>>;
 

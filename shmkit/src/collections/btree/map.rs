@@ -1076,7 +1076,7 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
         };
         let front = Cursor::end(&s, root, h, false)?;
         let back = Cursor::end(&s, root, h, true)?;
-        Ok(RawIter::new(s, h, front, back, self.len))
+        Ok(RawIter::new(s, h, front, back, self.len).exact())
     }
 
     /// A raw walk between two seeks.
@@ -1635,6 +1635,25 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> Drop for BTreeMap<K, V
 }
 
 /// A view into one entry of a [`BTreeMap`], from [`BTreeMap::entry`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::BTreeMap;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+/// let mut m = m.lock().unwrap();
+/// m.extend([(1, 10), (2, 20)]);
+/// use shmkit::collections::btree::Entry;
+/// match m.entry(3) {
+///     Entry::Vacant(v) => { v.insert(30); }
+///     Entry::Occupied(_) => unreachable!(),
+/// }
+/// assert_eq!(m[&3], 30);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub enum Entry<'a, K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc = SegmentAlloc> {
     /// The key is absent.
     Vacant(VacantEntry<'a, K, V, A>),
@@ -1643,12 +1662,47 @@ pub enum Entry<'a, K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc = Segment
 }
 
 /// An absent key's entry.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::BTreeMap;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+/// let mut m = m.lock().unwrap();
+/// m.extend([(1, 10), (2, 20)]);
+/// use shmkit::collections::btree::Entry;
+/// if let Entry::Vacant(v) = m.entry(5) {
+///     assert_eq!(*v.insert(50), 50);
+/// }
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct VacantEntry<'a, K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc = SegmentAlloc> {
     key: K,
     map: &'a mut BTreeMap<K, V, A>,
 }
 
 /// A present key's entry.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::BTreeMap;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+/// let mut m = m.lock().unwrap();
+/// m.extend([(1, 10), (2, 20)]);
+/// use shmkit::collections::btree::Entry;
+/// if let Entry::Occupied(mut o) = m.entry(1) {
+///     *o.get_mut() += 1;
+/// }
+/// assert_eq!(m[&1], 11);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct OccupiedEntry<'a, K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc = SegmentAlloc> {
     key: K,
     kp: *mut K,
@@ -2099,7 +2153,7 @@ macro_rules! raw_iter {
             }
 
             fn size_hint(&self) -> (usize, Option<usize>) {
-                (0, Some(self.raw.remaining()))
+                self.raw.size_hint()
             }
         }
 
@@ -2126,20 +2180,80 @@ macro_rules! raw_iter {
 
 raw_iter!(
     /// The entries of a [`BTreeMap`] in key order, from [`BTreeMap::iter`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::BTreeMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+    /// let mut m = m.lock().unwrap();
+    /// m.extend([(1, 10), (2, 20)]);
+    /// assert_eq!(m.iter().next_back(), Some((&2, &20)));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     Iter, (&'a K, &'a V), |p, i| (&*key(p, i), &*val(p, i))
 );
 raw_iter!(
     /// The entries of a [`BTreeMap`] in key order with mutable values, from
     /// [`BTreeMap::iter_mut`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::BTreeMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+    /// let mut m = m.lock().unwrap();
+    /// m.extend([(1, 10), (2, 20)]);
+    /// for (_, v) in m.iter_mut() {
+    ///     *v = 0;
+    /// }
+    /// assert!(m.values().all(|v| *v == 0));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     IterMut, (&'a K, &'a mut V), |p, i| (&*key(p, i), &mut *val(p, i))
 );
 raw_iter!(
     /// The entries of a [`BTreeMap`] in a key range, from [`BTreeMap::range`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::BTreeMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+    /// let mut m = m.lock().unwrap();
+    /// m.extend([(1, 10), (2, 20)]);
+    /// assert!(m.range(2..).eq([(&2, &20)]));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     Range, (&'a K, &'a V), |p, i| (&*key(p, i), &*val(p, i))
 );
 raw_iter!(
     /// The entries of a [`BTreeMap`] in a key range with mutable values, from
     /// [`BTreeMap::range_mut`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// use shmkit::sync::Mutex;
+    /// use shmkit::collections::BTreeMap;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+    /// let mut m = m.lock().unwrap();
+    /// m.extend([(1, 10), (2, 20)]);
+    /// m.range_mut(..2).for_each(|(_, v)| *v = 0);
+    /// assert_eq!(m[&1], 0);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     RangeMut, (&'a K, &'a mut V), |p, i| (&*key(p, i), &mut *val(p, i))
 );
 
@@ -2147,16 +2261,59 @@ impl<'a, K: 'a, V: 'a> ExactSizeIterator for Iter<'a, K, V> {}
 impl<'a, K: 'a, V: 'a> ExactSizeIterator for IterMut<'a, K, V> {}
 
 /// The keys of a [`BTreeMap`], from [`BTreeMap::keys`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::BTreeMap;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+/// let mut m = m.lock().unwrap();
+/// m.extend([(1, 10), (2, 20)]);
+/// assert!(m.keys().rev().eq(&[2, 1]));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct Keys<'a, K, V> {
     inner: Iter<'a, K, V>,
 }
 
 /// The values of a [`BTreeMap`], from [`BTreeMap::values`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::BTreeMap;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+/// let mut m = m.lock().unwrap();
+/// m.extend([(1, 10), (2, 20)]);
+/// assert_eq!(m.values().len(), 2);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct Values<'a, K, V> {
     inner: Iter<'a, K, V>,
 }
 
 /// The values of a [`BTreeMap`], mutably, from [`BTreeMap::values_mut`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::BTreeMap;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let m = seg.construct("m", Mutex::new(BTreeMap::<u8, u8>::new()))?;
+/// let mut m = m.lock().unwrap();
+/// m.extend([(1, 10), (2, 20)]);
+/// m.values_mut().for_each(|v| *v += 1);
+/// assert!(m.values().eq(&[11, 21]));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct ValuesMut<'a, K, V> {
     inner: IterMut<'a, K, V>,
 }

@@ -516,6 +516,8 @@ pub(super) struct RawIter<'a, K, V> {
     back: Cursor<K, V>,
     /// Entries left, at most: bounds the walk even in a corrupt tree.
     remaining: usize,
+    /// Whether `remaining` is exact (a walk over the whole map).
+    exact: bool,
     _life: PhantomData<&'a ()>,
 }
 
@@ -531,6 +533,7 @@ impl<'a, K, V> RawIter<'a, K, V> {
             front: c,
             back: c,
             remaining: 0,
+            exact: true,
             _life: PhantomData,
         }
     }
@@ -548,13 +551,29 @@ impl<'a, K, V> RawIter<'a, K, V> {
             front,
             back,
             remaining,
+            exact: false,
             _life: PhantomData,
         }
+    }
+
+    /// Marks `remaining` as exact (the walk covers the whole map).
+    pub(super) fn exact(mut self) -> RawIter<'a, K, V> {
+        self.exact = true;
+        self
     }
 
     #[inline]
     pub(super) fn remaining(&self) -> usize {
         self.remaining
+    }
+
+    /// The iterator's size hint.
+    #[inline]
+    pub(super) fn size_hint(&self) -> (usize, Option<usize>) {
+        (
+            if self.exact { self.remaining } else { 0 },
+            Some(self.remaining),
+        )
     }
 
     #[inline]

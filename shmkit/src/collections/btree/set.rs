@@ -652,6 +652,20 @@ impl<'a, T: Ord + 'a, I: Iterator<Item = &'a T>, J: Iterator<Item = &'a T>> Iter
 }
 
 /// The elements of a [`BTreeSet`] in order, from [`BTreeSet::iter`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::BTreeSet;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let s = seg.construct("s", Mutex::new(BTreeSet::<u8>::new()))?;
+/// let mut s = s.lock().unwrap();
+/// s.extend([3, 1, 2]);
+/// assert_eq!(s.iter().len(), 3);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct SetIter<'a, T> {
     inner: Keys<'a, T, ()>,
 }
@@ -678,6 +692,20 @@ impl<'a, T: 'a> ExactSizeIterator for SetIter<'a, T> {}
 impl<'a, T: 'a> FusedIterator for SetIter<'a, T> {}
 
 /// The elements of a [`BTreeSet`] in a range, from [`BTreeSet::range`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedHeapMemory;
+/// use shmkit::sync::Mutex;
+/// use shmkit::collections::BTreeSet;
+/// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+/// let s = seg.construct("s", Mutex::new(BTreeSet::<u8>::new()))?;
+/// let mut s = s.lock().unwrap();
+/// s.extend([3, 1, 2]);
+/// assert!(s.range(2..).rev().eq(&[3, 2]));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub struct SetRange<'a, T> {
     inner: Range<'a, T, ()>,
 }
