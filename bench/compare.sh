@@ -85,6 +85,8 @@ function fmt(ns, name,    s) {
     ns += 0
     # Count rows print a count, not a time, in the ns column.
     if (name ~ /allocations that fit in/) return sprintf("%d", ns)
+    # Byte rows print bytes, not a time.
+    if (name ~ / bytes /) return sprintf("%.1f MiB", ns / 1048576)
     if (ns < 1e4)      s = sprintf("%.1f ns", ns)
     else if (ns < 1e7) s = sprintf("%.2f µs", ns / 1e3)
     else               s = sprintf("%.2f ms", ns / 1e6)

@@ -6,7 +6,10 @@
 
 mod alloc;
 mod coll_btree;
+mod coll_hash;
+mod coll_vec;
 mod mq;
+mod pool;
 mod procs;
 mod regions;
 mod segment;
@@ -24,12 +27,15 @@ impl Filter {
 
 fn main() {
     let want = Filter(std::env::args().nth(1));
-    let results: [(&str, Result<(), String>); 6] = [
+    let results: [(&str, Result<(), String>); 9] = [
         ("regions", regions::run(&want).map_err(|e| e.to_string())),
         ("sync", sync::run(&want).map_err(|e| e.to_string())),
         ("alloc", alloc::run(&want).map_err(|e| e.to_string())),
         ("mq", mq::run(&want).map_err(|e| e.to_string())),
         ("segment", segment::run(&want).map_err(|e| e.to_string())),
+        ("pool", pool::run(&want).map_err(|e| e.to_string())),
+        ("coll_vec", coll_vec::run(&want).map_err(|e| e.to_string())),
+        ("hash", coll_hash::run(&want).map_err(|e| e.to_string())),
         (
             "coll_btree",
             coll_btree::run(&want).map_err(|e| e.to_string()),

@@ -75,6 +75,14 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// The `USED` and `FREE` columns of `ls`: human sizes, or "-" for kinds without them.
+pub(crate) fn usage(info: &ObjectInfo) -> [String; 2] {
+    match info.usage {
+        Some(u) => [size(u.used), size(u.free)],
+        None => ["-".to_owned(), "-".to_owned()],
+    }
+}
+
 /// "0600".
 pub(crate) fn mode(info: &ObjectInfo) -> String {
     format!("{:04o}", info.permissions.mode())
@@ -136,6 +144,12 @@ pub(crate) struct JsonObject<'a> {
     uninspected: &'a [u32],
     in_use: bool,
     note: Option<&'a str>,
+    /// Managed segments: size minus free bytes; message queues: queued messages × the largest
+    /// message size. `null` for other kinds.
+    used: Option<u64>,
+    /// Managed segments: bytes in free blocks; message queues: free slots × the largest
+    /// message size. `null` for other kinds.
+    free: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,6 +187,8 @@ impl<'a> JsonObject<'a> {
             uninspected: &info.uninspected,
             in_use: info.in_use(),
             note: info.note.as_deref(),
+            used: info.usage.map(|u| u.used),
+            free: info.usage.map(|u| u.free),
         }
     }
 }

@@ -9,8 +9,10 @@ use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use shmkit::alloc::SeqFit;
+use shmkit::segment::{HashIndex, NullIndex, OrderedIndex};
 use shmkit::sync::{NamedMutex, NamedRecursiveMutex, NamedRwLock, NamedSemaphore};
-use shmkit::{MappedRegion, SharedMemory};
+use shmkit::{ManagedSharedMemory, MappedRegion, MessageQueue, SharedMemory, ShmSafe};
 use shmkit_testkit::{Cleanup, child, child_roles, report, unique_name};
 
 child_roles!(create_and_exit);
@@ -653,4 +655,399 @@ fn mq_errors_have_their_exit_statuses() {
     let run = shmkit(&["mq", "peek", &m]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("cannot open queue"), "{run:?}");
+}
+
+// ----- managed segments ---------------------------------------------------------------------
+
+/// Where a segment's memory algorithm keeps its free-byte count: the area starts at 4096, and
+/// both algorithms keep `free` at word 2 of their header.
+const FREE_COUNT_AT: usize = 4096 + 16;
+/// Where a segment's lock word is: the control block at 64, the lock at 48 in it.
+const LOCK_AT: usize = 64 + 48;
+
+/// Fills a segment with the objects the segment tests look for: `alpha` (a `u64`), `beta` (an
+/// array of 3 `u32`) and a unique `u16`.
+fn fill<M: shmkit::alloc::MemoryAlgorithm, I: shmkit::segment::NameIndex>(
+    seg: &ManagedSharedMemory<M, I>,
+) {
+    seg.construct("alpha", 7u64).unwrap();
+    seg.construct_array("beta", 3, |i| i as u32).unwrap();
+    seg.construct_unique(5u16).unwrap();
+}
+
+/// Writes `bytes` at `at` in object `name` through a raw mapping.
+fn scribble(name: &str, at: usize, bytes: &[u8]) {
+    let shm = SharedMemory::open(name).unwrap();
+    MappedRegion::map(&shm)
+        .unwrap()
+        .write_at(at, bytes)
+        .unwrap();
+}
+
+/// Reads the `u64` at `at` in object `name`.
+fn peek_u64(name: &str, at: usize) -> u64 {
+    let shm = SharedMemory::open(name).unwrap();
+    let mut b = [0; 8];
+    MappedRegion::map(&shm)
+        .unwrap()
+        .read_at(at, &mut b)
+        .unwrap();
+    u64::from_ne_bytes(b)
+}
+
+#[test]
+fn info_lists_a_segments_objects_and_allocator_figures() {
+    let mut cleanup = Cleanup::new();
+    let name = unique_name("info-seg");
+    cleanup.shm(&name);
+    let seg: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 16).unwrap();
+    fill(&seg);
+    let free = seg.free_memory().unwrap() as u64;
+    let alpha = seg.find::<u64>("alpha").unwrap().unwrap();
+    let alpha_at = seg.handle_of(alpha).unwrap().as_u64();
+
+    let run = shmkit(&["info", &name]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for expected in [
+        "kind:           segment (code 8)".to_owned(),
+        format!("usage:          {} bytes used (", (1u64 << 16) - free),
+        format!("{free} bytes free"),
+        "details:\n  algorithm:      best-fit\n  index:          hashed\n  size:           65536\n"
+            .to_owned(),
+        format!("  used bytes:     {}\n", (1u64 << 16) - free),
+        format!("  free bytes:     {free}\n"),
+        "  lock:           not held\n".to_owned(),
+        "  named objects:  2\n".to_owned(),
+        "  unique objects: 1\n".to_owned(),
+        "  named objects:\n    NAME   FINGERPRINT".to_owned(),
+        "  unique objects:\n    TYPE  FINGERPRINT".to_owned(),
+    ] {
+        assert!(
+            run.stdout.contains(&expected),
+            "{expected:?} in\n{}",
+            run.stdout
+        );
+    }
+    let row = |who: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(who))
+            .unwrap_or_else(|| panic!("{who} in\n{}", run.stdout))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    let fp = |f: u64| format!("{f:#018x}");
+    let alpha_at_s = alpha_at.to_string();
+    assert_eq!(
+        row("alpha"),
+        ["alpha", &fp(u64::FINGERPRINT), "1", "no", "8", &alpha_at_s]
+    );
+    assert_eq!(row("beta")[1..5], [&fp(u32::FINGERPRINT), "3", "yes", "12"]);
+    assert_eq!(row("u16")[1..5], [&fp(u16::FINGERPRINT), "1", "no", "2"]);
+
+    let json = shmkit(&["info", "--json", &name]).json();
+    assert_eq!(json["object"]["kind"], "segment");
+    assert_eq!(json["object"]["free"], free);
+    assert_eq!(json["object"]["used"], (1u64 << 16) - free);
+    let fields = &json["details"]["fields"];
+    assert_eq!(fields["algorithm"], "best-fit");
+    assert_eq!(fields["index"], "hashed");
+    assert_eq!(fields["size"], 1u64 << 16);
+    assert_eq!(fields["free bytes"], free);
+    assert_eq!(fields["used bytes"], (1u64 << 16) - free);
+    assert_eq!(fields["named objects"], 2);
+    assert_eq!(fields["unique objects"], 1);
+    let tables = json["details"]["tables"].as_array().unwrap();
+    assert_eq!(tables[0]["title"], "named objects");
+    assert_eq!(
+        tables[0]["columns"],
+        serde_json::json!(["name", "fingerprint", "len", "array", "bytes", "offset"])
+    );
+    let named = tables[0]["rows"].as_array().unwrap(); // sorted by name (hashed index)
+    assert_eq!(
+        named[0],
+        serde_json::json!(["alpha", fp(u64::FINGERPRINT), 1, false, 8, alpha_at])
+    );
+    assert_eq!(named[1][0], "beta");
+    assert_eq!(named[1][2], 3);
+    assert_eq!(tables[1]["title"], "unique objects");
+    assert_eq!(tables[1]["rows"][0][0], "u16");
+
+    // Inspecting changed nothing, not one byte (the lock word included).
+    let bytes = || {
+        let shm = SharedMemory::open(&name).unwrap();
+        let mut all = vec![0; 1 << 16];
+        MappedRegion::map(&shm)
+            .unwrap()
+            .read_at(0, &mut all)
+            .unwrap();
+        all
+    };
+    let before = bytes();
+    for args in [
+        ["info", name.as_str()],
+        ["check", name.as_str()],
+        ["--json", "ls"],
+    ] {
+        let run = shmkit(&args);
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    assert!(before == bytes(), "the segment changed while inspected");
+    assert_eq!(seg.free_memory().unwrap() as u64, free);
+    seg.check_sanity().unwrap();
+}
+
+#[test]
+fn info_and_check_open_every_algorithm_and_index_even_with_the_lock_held() {
+    let mut cleanup = Cleanup::new();
+    let (a, b, c) = (
+        unique_name("seg-seq-ordered"),
+        unique_name("seg-best-ordered"),
+        unique_name("seg-seq-null"),
+    );
+    cleanup.shm(&a).shm(&b).shm(&c);
+    let seq_ordered: ManagedSharedMemory<SeqFit, OrderedIndex> =
+        ManagedSharedMemory::create(&a, 1 << 16).unwrap();
+    fill(&seq_ordered);
+    let best_ordered: ManagedSharedMemory<shmkit::alloc::BestFit, OrderedIndex> =
+        ManagedSharedMemory::create(&b, 1 << 16).unwrap();
+    fill(&best_ordered);
+    let seq_null: ManagedSharedMemory<SeqFit, NullIndex> =
+        ManagedSharedMemory::create(&c, 1 << 16).unwrap();
+    seq_null.construct_anonymous(1u64).unwrap();
+
+    for (name, algorithm, index, named) in [
+        (&a, "seq-fit", "ordered", serde_json::json!(2)),
+        (&b, "best-fit", "ordered", serde_json::json!(2)),
+        (
+            &c,
+            "seq-fit",
+            "null",
+            serde_json::json!("none (null index: anonymous objects only)"),
+        ),
+    ] {
+        let json = shmkit(&["info", "--json", name]).json();
+        let fields = &json["details"]["fields"];
+        assert_eq!(fields["algorithm"], algorithm, "{json}");
+        assert_eq!(fields["index"], index, "{json}");
+        assert_eq!(fields["named objects"], named, "{json}");
+        let run = shmkit(&["check", name]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.stdout, format!("{name}: sound\n"));
+    }
+    // The ordered index lists by (length, bytes).
+    let json = shmkit(&["info", "--json", &a]).json();
+    assert_eq!(json["details"]["tables"][0]["rows"][0][0], "beta");
+
+    // This thread holds the segment lock while the command inspects it: the command takes no
+    // lock, so it neither waits nor fails.
+    let (info, check) = seq_ordered
+        .atomic(|_| (shmkit(&["info", &a]), shmkit(&["check", &a])))
+        .unwrap();
+    assert_eq!(info.code, 0, "{info:?}");
+    assert!(
+        info.stdout.contains("  lock:           held by thread "),
+        "{}",
+        info.stdout
+    );
+    assert!(info.stdout.contains(" (alive)\n"), "{}", info.stdout);
+    assert!(info.stdout.contains("    alpha "), "{}", info.stdout);
+    assert_eq!(check.code, 0, "{check:?}");
+    assert_eq!(check.stdout, format!("{a}: sound\n"));
+}
+
+#[test]
+fn check_finds_a_corrupted_segment_and_info_survives_it() {
+    let mut cleanup = Cleanup::new();
+    let (counted, header, control, held) = (
+        unique_name("seg-bad-free"),
+        unique_name("seg-bad-header"),
+        unique_name("seg-bad-control"),
+        unique_name("seg-dead-lock"),
+    );
+    cleanup.shm(&counted).shm(&header).shm(&control).shm(&held);
+    let mut alpha_at = 0;
+    for name in [&counted, &header, &control, &held] {
+        let seg: ManagedSharedMemory = ManagedSharedMemory::create(name, 1 << 16).unwrap();
+        fill(&seg);
+        alpha_at = seg
+            .handle_of(seg.find::<u64>("alpha").unwrap().unwrap())
+            .unwrap()
+            .as_u64() as usize;
+        let run = shmkit(&["check", name]);
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+
+    // The algorithm's free-byte count off by 16.
+    let free = peek_u64(&counted, FREE_COUNT_AT);
+    scribble(&counted, FREE_COUNT_AT, &(free + 16).to_ne_bytes());
+    let run = shmkit(&["check", &counted]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with(&format!("{counted}: NOT SOUND, 1 error\n")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "error: the segment's sanity check failed: best-fit: the free byte count disagrees"
+        ),
+        "{}",
+        run.stdout
+    );
+    let json = shmkit(&["check", "--json", &counted]).json();
+    assert_eq!(json["sound"], false);
+    assert_eq!(json["problems"][0]["severity"], "error");
+
+    // An object header's check word scribbled: the index leads to no valid object.
+    let check_word = alpha_at - 48 + 8;
+    let word = peek_u64(&header, check_word);
+    scribble(&header, check_word, &(word ^ 1).to_ne_bytes());
+    let run = shmkit(&["check", &header]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("error: the segment's sanity check failed: "),
+        "{}",
+        run.stdout
+    );
+    let info = shmkit(&["info", &header]);
+    assert_eq!(info.code, 0, "{info:?}");
+    assert!(
+        info.stdout.contains("  algorithm:      best-fit\n"),
+        "{}",
+        info.stdout
+    );
+
+    // The control block's format word destroyed: the segment does not open; `info` still shows
+    // the header and says why there is nothing more.
+    scribble(&control, 64, &[0xFF; 8]);
+    let run = shmkit(&["check", &control]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("error: the segment cannot be opened: "),
+        "{}",
+        run.stdout
+    );
+    let info = shmkit(&["info", &control]);
+    assert_eq!(info.code, 0, "{info:?}");
+    assert!(
+        info.stdout.contains("  segment:        cannot be opened: "),
+        "{}",
+        info.stdout
+    );
+    let json = shmkit(&["ls", "--json"]).json();
+    let entry = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == control.as_str())
+        .unwrap();
+    assert_eq!(
+        entry["used"],
+        Value::Null,
+        "no figures from a broken control block"
+    );
+
+    // The segment lock held by a thread that is gone: a warning, and still inspected.
+    let dead = std::thread::spawn(|| {
+        std::fs::read_link("/proc/thread-self")
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    scribble(&held, LOCK_AT, &dead.to_ne_bytes());
+    let run = shmkit(&["check", &held]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "warning: the segment lock is held by thread {dead}, which is dead"
+        )),
+        "{}",
+        run.stdout
+    );
+    let info = shmkit(&["info", &held]);
+    assert!(
+        info.stdout
+            .contains(&format!("  lock:           held by thread {dead} (dead")),
+        "{}",
+        info.stdout
+    );
+}
+
+/// `shmkit`'s human sizes ("4.0 KiB"), to find them in `ls` lines.
+fn human(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+#[test]
+fn ls_shows_used_and_free_bytes_of_segments_and_queues() {
+    let mut cleanup = Cleanup::new();
+    let (s, q, m) = (
+        unique_name("ls-seg"),
+        unique_name("ls-queue"),
+        unique_name("ls-seg-mutex"),
+    );
+    cleanup.shm(&s).shm(&q).shm(&m);
+    let seg: ManagedSharedMemory<shmkit::alloc::BestFit, HashIndex> =
+        ManagedSharedMemory::create(&s, 1 << 16).unwrap();
+    fill(&seg);
+    seg.construct("big", [0u8; 20_000]).unwrap();
+    let free = seg.free_memory().unwrap() as u64;
+    let used = (1u64 << 16) - free;
+    let queue = MessageQueue::create(&q, 4, 100).unwrap();
+    queue.send(b"hello", 0).unwrap();
+    let _mutex = NamedMutex::create(&m).unwrap();
+
+    let run = shmkit(&["ls"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.starts_with("KIND  ") && run.stdout.contains("SIZE      USED"),
+        "{}",
+        run.stdout
+    );
+    // Columns are padded: compare with single spaces.
+    let line = |name: &str| {
+        let line = ls_line(&run.stdout, name).unwrap_or_else(|| panic!("{name}: {run:?}"));
+        line.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let seg_line = line(&s);
+    assert!(
+        seg_line.contains(&format!(" 64.0 KiB {} {} ready ", human(used), human(free))),
+        "{seg_line}"
+    );
+    let queue_line = line(&q);
+    assert!(queue_line.contains(" 100 B 300 B ready "), "{queue_line}");
+    let cols: Vec<&str> = ls_line(&run.stdout, &m)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(cols[4..6], ["-", "-"], "a mutex has no usage: {cols:?}");
+
+    let json = shmkit(&["ls", "--json"]).json();
+    let entry = |name: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {json}"))
+            .clone()
+    };
+    assert_eq!(entry(&s)["used"], used);
+    assert_eq!(entry(&s)["free"], free);
+    assert_eq!(entry(&q)["used"], 100);
+    assert_eq!(entry(&q)["free"], 300);
+    assert_eq!(entry(&m)["used"], Value::Null);
+    assert_eq!(entry(&m)["free"], Value::Null);
 }

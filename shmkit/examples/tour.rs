@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use shmkit::collections::{HashMap, String as ShmString, Vec as ShmVec};
 use shmkit::sync::{Mutex, MutexGuard};
 use shmkit::{
     ManagedSharedMemory, MappedRegion, MessageQueue, RemoveOnDrop, SharedMemory, ShmSafe,
@@ -23,6 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok("mq-worker") => mq_worker(),
         Ok("dies-reading") => dies_reading(),
         Ok("scoreboard") => scoreboard_child(),
+        Ok("customers") => customers_child(),
         _ => parent(),
     }
 }
@@ -73,6 +75,10 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("5. A named object in a managed segment, found by another process");
     managed_demo()?;
+
+    println!();
+    println!("6. Nested collections (a map of structs holding a String, a Vec and a map)");
+    collections_demo()?;
 
     println!();
     println!("Done. Objects left in shared memory: none (the guards removed them).");
@@ -362,5 +368,74 @@ fn child() -> Result<(), Box<dyn std::error::Error>> {
     region.write_at(0, &(text.len() as u16).to_le_bytes())?;
     region.write_at(2, text.as_bytes())?;
     println!("   child:  opened {name} and wrote {} bytes", text.len());
+    Ok(())
+}
+
+/// A value with every kind of collection inside, stored in a segment as it is: each field finds
+/// the segment from its own address, so building it needs no allocator plumbing.
+#[derive(ShmSafe, Default)]
+#[repr(C)]
+struct Customer {
+    name: ShmString,
+    orders: ShmVec<u32>,
+    notes: HashMap<u64, ShmString>,
+}
+
+type Customers = Mutex<HashMap<ShmString, Customer>>;
+
+fn collections_demo() -> Result<(), Box<dyn std::error::Error>> {
+    let name = format!("shmkit-tour-collections-{}", std::process::id());
+    let _cleanup = RemoveOnDrop::shared_memory(&name);
+    let segment: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 20)?;
+    let customers = segment.construct("customers", Customers::default())?;
+    {
+        let mut c = customers.lock().map_err(|_| "owner died")?;
+        let alice = c.entry("alice").or_default();
+        alice.name.push_str("Alice Liddell");
+        alice.orders.extend([1001, 1002]);
+        alice.notes.insert(1, "prefers email");
+    }
+    println!("   parent: stored \"customers\" with one entry, \"alice\"");
+    let status = Command::new(std::env::current_exe()?)
+        .env(ROLE, "customers")
+        .arg(&name)
+        .status()?;
+    if !status.success() {
+        return Err(format!("the customers child failed: {status}").into());
+    }
+    let c = customers.lock().map_err(|_| "owner died")?;
+    let mut keys: std::vec::Vec<&str> = c.keys().map(|k| k.as_str()).collect();
+    keys.sort_unstable();
+    let alice = &c["alice"];
+    println!(
+        "   parent: customers {keys:?}; alice's orders {:?}, note 2 = {:?}",
+        alice.orders.as_slice(),
+        alice.notes.get(&2).map(|n| n.as_str())
+    );
+    Ok(())
+}
+
+fn customers_child() -> Result<(), Box<dyn std::error::Error>> {
+    let name = std::env::args()
+        .nth(1)
+        .ok_or("the child needs the segment's name")?;
+    let segment: ManagedSharedMemory = ManagedSharedMemory::open(&name)?;
+    let customers = segment
+        .find::<Customers>("customers")?
+        .ok_or("no customers in the segment")?;
+    let mut c = customers.lock().map_err(|_| "owner died")?;
+    let alice = c.get_mut("alice").ok_or("alice is missing")?;
+    println!(
+        "   child:  pid {} found {} with orders {:?}",
+        std::process::id(),
+        alice.name,
+        alice.orders.as_slice()
+    );
+    alice.orders.push(1003);
+    alice.notes.insert(2, "ships to Oxford");
+    let bob = c.entry("bob").or_default();
+    bob.name.push_str("Bob");
+    bob.orders.push(2001);
+    println!("   child:  added order 1003 and a note for alice, and a new customer, bob");
     Ok(())
 }

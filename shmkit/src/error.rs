@@ -13,11 +13,33 @@ use std::fmt;
 use std::io;
 
 /// A `Result` whose error is shmkit's [`Error`].
+///
+/// # Examples
+///
+/// ```
+/// fn size_of_object(name: &str) -> shmkit::Result<u64> {
+///     shmkit::SharedMemory::open(name)?.len()
+/// }
+/// assert!(size_of_object("doc-error-result-no-such-object").is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, coarsely: the part of an [`Error`] to match on.
 ///
 /// The list may grow; match with a wildcard arm.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{ErrorKind, SharedMemory};
+///
+/// match SharedMemory::open("doc-error-kind-no-such-object") {
+///     Err(e) if e.kind() == ErrorKind::NotFound => {} // create it, say
+///     Err(e) => return Err(e),
+///     Ok(_) => unreachable!("nobody creates this name"),
+/// }
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -59,6 +81,12 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// A short lowercase description, used by [`Error`]'s `Display`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmkit::ErrorKind::NotFound.as_str(), "not found");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::NotFound => "not found",
@@ -109,6 +137,16 @@ pub struct Error {
 
 impl Error {
     /// An error of `kind` with a message saying what failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{Error, ErrorKind};
+    ///
+    /// let e = Error::new(ErrorKind::InvalidArgument, "the answer must be 42");
+    /// assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    /// assert_eq!(e.to_string(), "invalid argument: the answer must be 42");
+    /// ```
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Error {
         Error {
             kind,
@@ -135,16 +173,40 @@ impl Error {
     }
 
     /// What went wrong, to match on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{ErrorKind, SharedMemory};
+    /// let e = SharedMemory::open("").unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::InvalidName);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
     /// The OS error code (`errno`) behind this error, if the OS refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{Error, ErrorKind};
+    /// // Errors made by shmkit itself carry no OS error; those from a refused system call do.
+    /// assert_eq!(Error::new(ErrorKind::Busy, "in use").raw_os_error(), None);
+    /// ```
     pub fn raw_os_error(&self) -> Option<i32> {
         self.source.as_ref().and_then(io::Error::raw_os_error)
     }
 
     /// The message alone, without the kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{Error, ErrorKind};
+    /// let e = Error::new(ErrorKind::Busy, "in use by process 12");
+    /// assert_eq!(e.message(), "in use by process 12"); // without the kind
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -90,6 +90,8 @@ const fn fnv1a_from(mut hash: u64, bytes: &[u8]) -> u64 {
 
 /// FNV-1a 64 of `bytes` (the standard offset basis and prime).
 ///
+/// # Examples
+///
 /// ```
 /// assert_eq!(shmkit::fingerprint::fnv1a(b""), 0xcbf2_9ce4_8422_2325);
 /// assert_eq!(shmkit::fingerprint::fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
@@ -100,6 +102,15 @@ pub const fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Combines two fingerprints, order-sensitively: FNV-1a 64 over the 16 bytes
 /// `a.to_le_bytes() ++ b.to_le_bytes()`.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::fingerprint::{combine, fnv1a};
+///
+/// let (a, b) = (fnv1a(b"a"), fnv1a(b"b"));
+/// assert_ne!(combine(a, b), combine(b, a)); // order matters
+/// ```
 pub const fn combine(a: u64, b: u64) -> u64 {
     fnv1a_from(fnv1a(&a.to_le_bytes()), &b.to_le_bytes())
 }
@@ -113,6 +124,16 @@ const fn word(n: usize) -> u64 {
 /// The fingerprint of a leaf type: a primitive (`"u32"`, `"f64"`, `"AtomicU64"`, `"()"`) or an
 /// opaque type that is not described field by field (`"shmkit::sync::Condvar"`), from its name
 /// and its size in bytes.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ShmSafe;
+/// use shmkit::fingerprint::primitive;
+///
+/// assert_eq!(primitive("u32", 4), u32::FINGERPRINT);
+/// assert_ne!(primitive("u32", 4), primitive("i32", 4)); // the name counts, not just the size
+/// ```
 pub const fn primitive(name: &str, size: usize) -> u64 {
     combine(
         combine(fnv1a(b"shmkit:primitive"), fnv1a(name.as_bytes())),
@@ -121,6 +142,15 @@ pub const fn primitive(name: &str, size: usize) -> u64 {
 }
 
 /// The fingerprint of `[T; len]` where `element` is `T::FINGERPRINT`.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ShmSafe;
+/// use shmkit::fingerprint::array;
+///
+/// assert_eq!(array(u16::FINGERPRINT, 3), <[u16; 3]>::FINGERPRINT);
+/// ```
 pub const fn array(element: u64, len: usize) -> u64 {
     combine(combine(fnv1a(b"shmkit:array"), element), word(len))
 }
@@ -130,6 +160,30 @@ pub const fn array(element: u64, len: usize) -> u64 {
 /// Call [`new`](StructFingerprint::new), then [`field`](StructFingerprint::field) once per field
 /// in declaration order (tuple-struct fields are named `"0"`, `"1"`, ...), then
 /// [`finish`](StructFingerprint::finish). See the [module docs](self) for an example.
+///
+/// # Examples
+///
+/// ```
+/// use std::mem::offset_of;
+/// use shmkit::ShmSafe;
+/// use shmkit::fingerprint::StructFingerprint;
+///
+/// #[repr(C)]
+/// struct Pair {
+///     a: u32,
+///     b: u32,
+/// }
+/// const PAIR: u64 = StructFingerprint::new("Pair", size_of::<Pair>(), align_of::<Pair>())
+///     .field("a", offset_of!(Pair, a), u32::FINGERPRINT)
+///     .field("b", offset_of!(Pair, b), u32::FINGERPRINT)
+///     .finish();
+/// // Another field order is another layout, so another fingerprint.
+/// const SWAPPED: u64 = StructFingerprint::new("Pair", size_of::<Pair>(), align_of::<Pair>())
+///     .field("b", offset_of!(Pair, b), u32::FINGERPRINT)
+///     .field("a", offset_of!(Pair, a), u32::FINGERPRINT)
+///     .finish();
+/// assert_ne!(PAIR, SWAPPED);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "call `finish` to get the fingerprint"]
 pub struct StructFingerprint(u64);
@@ -137,6 +191,16 @@ pub struct StructFingerprint(u64);
 impl StructFingerprint {
     /// Starts a struct named `name` (as written in the source, without path or generic
     /// arguments) of `size` bytes aligned to `align`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::fingerprint::StructFingerprint;
+    ///
+    /// // A struct with no fields: the name, size and alignment alone.
+    /// let empty = StructFingerprint::new("Unit", 0, 1).finish();
+    /// assert_ne!(empty, StructFingerprint::new("Other", 0, 1).finish());
+    /// ```
     pub const fn new(name: &str, size: usize, align: usize) -> StructFingerprint {
         let h = combine(fnv1a(b"shmkit:struct"), fnv1a(name.as_bytes()));
         StructFingerprint(combine(combine(h, word(size)), word(align)))
@@ -144,12 +208,43 @@ impl StructFingerprint {
 
     /// Adds the next field: its name, its byte offset (`core::mem::offset_of!`) and its type's
     /// fingerprint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::mem::offset_of;
+    /// use shmkit::ShmSafe;
+    /// use shmkit::fingerprint::StructFingerprint;
+    ///
+    /// #[repr(C)]
+    /// struct Pair {
+    ///     a: u32,
+    ///     b: u32,
+    /// }
+    /// let one_field = StructFingerprint::new("Pair", 8, 4)
+    ///     .field("a", offset_of!(Pair, a), u32::FINGERPRINT)
+    ///     .finish();
+    /// let both = StructFingerprint::new("Pair", 8, 4)
+    ///     .field("a", offset_of!(Pair, a), u32::FINGERPRINT)
+    ///     .field("b", offset_of!(Pair, b), u32::FINGERPRINT)
+    ///     .finish();
+    /// assert_ne!(one_field, both);
+    /// ```
     pub const fn field(self, name: &str, offset: usize, fingerprint: u64) -> StructFingerprint {
         let h = combine(self.0, fnv1a(name.as_bytes()));
         StructFingerprint(combine(combine(h, word(offset)), fingerprint))
     }
 
     /// The fingerprint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::fingerprint::StructFingerprint;
+    ///
+    /// const UNIT: u64 = StructFingerprint::new("Unit", 0, 1).finish(); // usable in `const`
+    /// assert_eq!(UNIT, StructFingerprint::new("Unit", 0, 1).finish());
+    /// ```
     pub const fn finish(self) -> u64 {
         self.0
     }

@@ -20,6 +20,16 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The longest name accepted, in bytes: 253 on Linux, the most glibc's `shm_open` takes, so that
 /// every name also works from C and C++ programs.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{ErrorKind, MAX_NAME_LEN, validate_name};
+///
+/// assert!(validate_name(&"a".repeat(MAX_NAME_LEN)).is_ok());
+/// let long = validate_name(&"a".repeat(MAX_NAME_LEN + 1)).unwrap_err();
+/// assert_eq!(long.kind(), ErrorKind::InvalidName);
+/// ```
 pub const MAX_NAME_LEN: usize = crate::sys::MAX_NAME_LEN;
 
 /// Checks `name` against the rules in the [module docs](self) and returns it unchanged.

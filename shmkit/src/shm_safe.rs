@@ -99,6 +99,15 @@ pub unsafe trait ShmSafe: Send + Sync + Sized + 'static {
     /// and every build that agrees on the layout, different for different types (see the
     /// [`fingerprint`] module for the scheme). Managed segments store it with each object and
     /// refuse to `find` one as another type (`ErrorKind::TypeMismatch`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ShmSafe;
+    ///
+    /// assert_ne!(u32::FINGERPRINT, i32::FINGERPRINT);
+    /// assert_eq!(<[u8; 4]>::FINGERPRINT, <[u8; 4]>::FINGERPRINT); // stable
+    /// ```
     const FINGERPRINT: u64;
 
     /// Whether every byte of every value is initialised: no padding anywhere inside the type.
@@ -107,6 +116,22 @@ pub unsafe trait ShmSafe: Send + Sync + Sized + 'static {
     /// does (reading a padding byte is undefined behaviour). The default, `false`, is always
     /// safe; primitives, atomics, arrays of padding-free types and derived structs whose fields
     /// fill the whole size say `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ShmSafe;
+    ///
+    /// assert!(u64::NO_PADDING && <[u16; 3]>::NO_PADDING);
+    ///
+    /// #[derive(ShmSafe)]
+    /// #[repr(C)]
+    /// struct Padded {
+    ///     small: u8,
+    ///     big: u64, // 7 padding bytes before it
+    /// }
+    /// assert!(!Padded::NO_PADDING);
+    /// ```
     const NO_PADDING: bool = false;
 }
 

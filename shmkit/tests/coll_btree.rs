@@ -533,3 +533,33 @@ fn cyclic_and_garbage_nodes_are_errors_not_hangs() {
         assert!(m.is_empty());
     }
 }
+
+#[test]
+fn a_read_only_segment_reads_maps_but_does_not_change_them() {
+    let name = unique_name("btree-ro");
+    let mut c = Cleanup::new();
+    c.shm(&name);
+    let seg: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 20).unwrap();
+    let m = seg
+        .construct("m", Mutex::new(BTreeMap::<u64, u64>::new()))
+        .unwrap();
+    m.lock().unwrap().extend((0..100).map(|i| (i, i)));
+    let ro: ManagedSharedMemory = ManagedSharedMemory::open_read_only(&name).unwrap();
+    let rm = ro.find::<Mutex<BTreeMap<u64, u64>>>("m").unwrap().unwrap();
+    let mut r = rm.lock().unwrap();
+    assert_eq!(r.get(&7), Some(&7));
+    assert!(r.contains_key(&99));
+    assert_eq!(r.range(10..20).count(), 10);
+    // Replacing a value allocates nothing: the fast path must refuse too.
+    let e = r.try_insert(7, 70).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(catch_unwind(AssertUnwindSafe(|| r.get_mut(&7).map(|v| *v = 1))).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| r.remove(&7))).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| r.iter_mut().count())).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| r.entry(5).or_insert(1).to_owned())).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| r.pop_first())).is_err());
+    assert_eq!(r.len(), 100);
+    drop(r);
+    let m = m.lock().unwrap();
+    assert!(m.iter().all(|(k, v)| k == v));
+}

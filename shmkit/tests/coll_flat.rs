@@ -246,3 +246,33 @@ fn a_child_process_reads_and_extends_a_10000_entry_flat_map() {
     assert_eq!(m[&1999], "c999");
     assert!(m.keys().copied().take(4).eq([0, 1, 2, 3]));
 }
+
+#[test]
+fn a_read_only_segment_reads_flat_maps_but_does_not_change_them() {
+    let name = unique_name("flat-ro");
+    let mut c = Cleanup::new();
+    c.shm(&name);
+    let seg: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 20).unwrap();
+    let m = seg
+        .construct("m", Mutex::new(FlatMap::<u64, u64>::new()))
+        .unwrap();
+    m.lock().unwrap().extend((0..100).map(|i| (i, i)));
+    m.lock().unwrap().reserve(10);
+    let ro: ManagedSharedMemory = ManagedSharedMemory::open_read_only(&name).unwrap();
+    let rm = ro.find::<Mutex<FlatMap<u64, u64>>>("m").unwrap().unwrap();
+    let mut r = rm.lock().unwrap();
+    assert_eq!(r.get(&7), Some(&7));
+    assert_eq!(r.range(10..20).count(), 10);
+    for e in [
+        r.try_insert(7, 70).unwrap_err(),
+        r.try_insert(1000, 1).unwrap_err(),
+        r.try_get_or_insert_with(5, || 1).map(|_| ()).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    }
+    assert!(catch_unwind(AssertUnwindSafe(|| r.get_mut(&7).map(|v| *v = 1))).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| r.iter_mut().count())).is_err());
+    assert_eq!(r.len(), 100);
+    drop(r);
+    assert!(m.lock().unwrap().iter().all(|(k, v)| k == v));
+}

@@ -37,6 +37,8 @@ fn tour_runs_and_shows_the_child_write() {
         "found \"scoreboard\" by name",
         "scoreboard = [10, 20, 35, 40], updates = 1",
         "TypeMismatch",
+        "child:  added order 1003 and a note for alice, and a new customer, bob",
+        "customers [\"alice\", \"bob\"]; alice's orders [1001, 1002, 1003], note 2 = Some(\"ships to Oxford\")",
     ] {
         assert!(
             stdout.contains(expected),

@@ -120,3 +120,28 @@ fn named_objects_example() {
         "{name} left behind"
     );
 }
+
+#[test]
+fn offset_list_example() {
+    run(
+        "offset_list",
+        &[
+            "parent: built [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] with offset pointers",
+            "child:  walked 10 nodes (sum 55) and doubled each",
+            "parent: after the child: [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]",
+        ],
+    );
+}
+
+#[test]
+fn shared_vector_example() {
+    run(
+        "shared_vector",
+        &[
+            "parent: \"numbers\" holds 100 values, starting [99, 98, 97, 96, 95]",
+            "sorted 100 numbers and appended their sum 4950",
+            "parent: sorted by the child: true; last element (the child's sum): 4950",
+            "its 101-element buffer with it",
+        ],
+    );
+}

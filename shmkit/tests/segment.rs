@@ -23,6 +23,8 @@ child_roles!(
     holder,
     tour_like_child,
     die_in_atomic,
+    atomic_holder,
+    xsi_reader,
 );
 
 type Shm<I> = ManagedSharedMemory<BestFit, I>;
@@ -1317,4 +1319,89 @@ fn a_child_finds_a_struct_with_a_mutex_by_name() {
     child("tour_like_child").arg(&name).run();
     assert_eq!(*board.scores.lock().unwrap(), [1, 12, 3, 4]);
     assert_eq!(board.updates.load(Ordering::Acquire), 1);
+}
+
+// ----- try_atomic and System V snapshots across processes ---------------------------------
+
+fn atomic_holder(args: &[String]) {
+    let seg: ManagedSharedMemory = ManagedSharedMemory::open(&args[0]).unwrap();
+    let flag = MappedRegion::map(&SharedMemory::open(&args[1]).unwrap()).unwrap();
+    seg.atomic(|_| {
+        flag.write_at(0, &[1]).unwrap();
+        let mut b = [1u8];
+        while b[0] == 1 {
+            std::thread::sleep(Duration::from_millis(1));
+            flag.read_at(0, &mut b).unwrap();
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn try_atomic_does_not_wait_for_another_process() {
+    let name = unique_name("seg-try-atomic");
+    let flag_name = unique_name("seg-try-atomic-flag");
+    let mut c = Cleanup::new();
+    c.shm(&name).shm(&flag_name);
+    let flag_shm = SharedMemory::create(&flag_name).unwrap();
+    flag_shm.set_len(4096).unwrap();
+    let flag = MappedRegion::map(&flag_shm).unwrap();
+    let seg: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 16).unwrap();
+    let h = child("atomic_holder").args([&name, &flag_name]).spawn();
+    assert!(wait_until(Duration::from_secs(60), || {
+        let mut b = [0];
+        flag.read_at(0, &mut b).unwrap();
+        b[0] == 1
+    }));
+    let t = Instant::now();
+    assert!(seg.try_atomic(|_| ()).unwrap().is_none());
+    assert!(t.elapsed() < Duration::from_secs(1));
+    flag.write_at(0, &[0]).unwrap();
+    h.wait().assert_success();
+    assert_eq!(
+        seg.try_atomic(|s| s.named_count().unwrap()).unwrap(),
+        Some(0)
+    );
+}
+
+fn xsi_reader(args: &[String]) {
+    let key = XsiKey::from_raw(args[0].parse().unwrap());
+    let ro: ManagedXsiSharedMemory = ManagedXsiSharedMemory::open_read_only(key).unwrap();
+    report(
+        "found",
+        ro.find::<u64>("answer").unwrap().copied().unwrap_or(0),
+    );
+    report(
+        "construct",
+        ro.construct("other", 1u64).unwrap_err().kind() == ErrorKind::PermissionDenied,
+    );
+    let cow: ManagedXsiSharedMemory = ManagedXsiSharedMemory::open_copy_on_write(key).unwrap();
+    cow.construct("private", 2u64).unwrap();
+    report(
+        "cow",
+        cow.find::<u64>("private").unwrap().copied().unwrap_or(0),
+    );
+}
+
+#[test]
+fn xsi_read_only_and_copy_on_write_opens_in_another_process() {
+    let path = unique_path("seg-xsi-ro");
+    std::fs::write(&path, b"").unwrap();
+    let key = XsiKey::from_path(&path, 7).unwrap();
+    let seg: ManagedXsiSharedMemory = ManagedXsiSharedMemory::create(key, 1 << 16).unwrap();
+    let id = seg.id();
+    seg.construct("answer", 42u64).unwrap();
+    let out = child("xsi_reader").args([key.raw().to_string()]).run();
+    let _ = std::fs::remove_file(&path);
+    let private = seg.find::<u64>("private").unwrap().copied();
+    drop(seg);
+    ManagedXsiSharedMemory::remove(id).unwrap();
+    out.assert_success();
+    assert_eq!(out.value("found"), "42");
+    assert_eq!(out.value("construct"), "true");
+    assert_eq!(out.value("cow"), "2");
+    assert_eq!(
+        private, None,
+        "a copy-on-write change leaked into the segment"
+    );
 }

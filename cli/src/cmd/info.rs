@@ -95,6 +95,18 @@ fn text(info: &ObjectInfo, details: Option<&Details>, why_none: Option<&str>) ->
             format!("{} bytes ({})", info.size, format::size(info.size)),
         ),
     ];
+    if let Some(u) = info.usage {
+        lines.push((
+            "usage".into(),
+            format!(
+                "{} bytes used ({}), {} bytes free ({})",
+                u.used,
+                format::size(u.used),
+                u.free,
+                format::size(u.free)
+            ),
+        ));
+    }
     if let Some(note) = &info.note {
         lines.push(("note".into(), note.clone()));
     }
@@ -146,7 +158,12 @@ fn text(info: &ObjectInfo, details: Option<&Details>, why_none: Option<&str>) ->
 
     let mut out = String::new();
     let label = |out: &mut String, indent: &str, k: &str, v: &str| {
-        out.push_str(&format!("{indent}{:<16}{v}\n", format!("{k}:")));
+        // At least one space after a label longer than the column.
+        let k = format!("{k}:");
+        out.push_str(&format!(
+            "{indent}{k:<16}{}{v}\n",
+            if k.len() >= 16 { " " } else { "" }
+        ));
     };
     for (k, v) in &lines {
         label(&mut out, "", k, v);

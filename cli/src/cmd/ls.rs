@@ -1,4 +1,8 @@
 //! `shmkit ls`: the objects in /dev/shm.
+//!
+//! `USED` and `FREE` are shown for managed segments (size minus free bytes, and the bytes in the
+//! allocator's free blocks) and message queues (queued messages and free slots, each times the
+//! largest message size); other kinds have none ("-").
 
 use shmkit::inspect::{self, ObjectInfo};
 
@@ -36,10 +40,13 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<Outcome, Failure> {
         let rows: Vec<Vec<String>> = shown
             .iter()
             .map(|o| {
+                let [used, free] = format::usage(o);
                 vec![
                     o.kind.to_string(),
                     o.name.clone(),
                     format::size(o.size),
+                    used,
+                    free,
                     o.state.map_or("-".to_owned(), |s| s.to_string()),
                     format::creator(o),
                     o.created_at.map_or("-".to_owned(), format::utc),
@@ -52,6 +59,8 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<Outcome, Failure> {
                 "KIND",
                 "NAME",
                 "SIZE",
+                "USED",
+                "FREE",
                 "STATE",
                 "CREATOR",
                 "CREATED (UTC)",

@@ -201,6 +201,13 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> FlatMap<K, V, A> {
         }
     }
 
+    /// The segment, if the header is inside it and mapped writable here.
+    fn resident_mut(&self) -> Result<SegmentRef<'_>> {
+        let s = self.resident()?;
+        s.check_writable()?;
+        Ok(s)
+    }
+
     /// The keys and values, checked to pair up.
     fn slices(&self) -> Result<(&[K], &[V])> {
         let (k, v) = (self.keys.try_as_slice()?, self.vals.try_as_slice()?);
@@ -437,7 +444,9 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> FlatMap<K, V, A> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn try_reserve(&mut self, additional: usize) -> Result<()> {
-        if let Ok(Where::Resident(s)) = Where::of(self, &self.seg) {
+        if let Ok(Where::Resident(s)) = Where::of(self, &self.seg)
+            && s.check_writable().is_ok()
+        {
             self.seg.store_id(s.id());
         }
         self.keys.try_reserve(additional)?;
@@ -496,7 +505,7 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> FlatMap<K, V, A> {
     where
         K: Ord,
     {
-        let s = self.resident()?;
+        let s = self.resident_mut()?;
         // SAFETY: `self` lies in the mapping and is borrowed for this call.
         let s = unsafe { s.detach_lifetime() };
         self.slices()?;
@@ -610,7 +619,7 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> FlatMap<K, V, A> {
     where
         K: Ord,
     {
-        let s = self.resident()?;
+        let s = self.resident_mut()?;
         // SAFETY: `self` lies in the mapping and is borrowed for this call.
         let s = unsafe { s.detach_lifetime() };
         self.slices()?;

@@ -11,7 +11,7 @@
 //! and checks the id there against the stored one. So:
 //!
 //! - **Inside its segment** (constructed there, stored in another collection there, reached
-//!   through a [`Mutex`](crate::Mutex) there): everything works, in every process that maps the
+//!   through a [`Mutex`](crate::sync::Mutex) there): everything works, in every process that maps the
 //!   segment, wherever it is mapped.
 //! - **Moved into another segment**: every operation is an `Err` (or a panic from the
 //!   non-`try_` methods): the offsets mean nothing there.
@@ -49,30 +49,43 @@
 //!
 //! Collections allocate through an [`ShmAlloc`], stored in the header: [`SegmentAlloc`] (the
 //! segment's memory algorithm, under the segment's robust lock) by default. A full segment is
-//! [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) from the `try_` methods, which
+//! [`ErrorKind::OutOfMemory`] from the `try_` methods, which
 //! leave the collection as it was, and a panic naming the error from the others. A segment
 //! opened read-only can be read but not changed (`PermissionDenied`).
 //!
 //! # Sharing
 //!
 //! Collections are plain data, like `std`'s: share one between processes inside a
-//! [`Mutex`](crate::Mutex) or [`RwLock`](crate::RwLock) in the segment. Headers are validated on
+//! [`Mutex`](crate::sync::Mutex) or [`RwLock`](crate::sync::RwLock) in the segment. Headers are validated on
 //! every use (bounds and alignment against the mapping), so a corrupt or hostile header is an
 //! error, never an access outside the segment; element types are [`ShmSafe`], valid for any
 //! bytes.
 #![allow(unsafe_code)]
 
+mod arc;
+mod boxed;
 pub mod btree;
 pub mod flat;
+pub mod hash_map;
+pub mod hash_set;
+pub mod linked_list;
 mod segment_ref;
 mod string;
 mod vec;
+pub mod vec_deque;
 
 pub use btree::{BTreeMap, BTreeSet};
 pub use flat::{FlatMap, FlatSet};
+pub use hash_map::{DefaultShmHasher, HashMap};
+pub use hash_set::HashSet;
 pub use segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};
 pub use string::String;
 pub use vec::Vec;
+
+pub use arc::{Arc, IntrusiveCount, IntrusivePtr, NewArc, Weak};
+pub use boxed::{Box, NewBox};
+pub use linked_list::LinkedList;
+pub use vec_deque::VecDeque;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ptr::registry;
@@ -119,7 +132,7 @@ impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default> IntoSegment<V
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Vec<T, A>> {
         let mut v = Vec::try_with_capacity_in_alloc(self.len(), seg, A::default())?;
         for x in self {
-            v.try_push(x)?;
+            v.try_push_in(seg, x.into_segment(seg)?)?;
         }
         Ok(v)
     }
@@ -131,7 +144,7 @@ impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default, const N: usiz
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Vec<T, A>> {
         let mut v = Vec::try_with_capacity_in_alloc(N, seg, A::default())?;
         for x in self {
-            v.try_push(x)?;
+            v.try_push_in(seg, x.into_segment(seg)?)?;
         }
         Ok(v)
     }
@@ -140,7 +153,7 @@ impl<T: ShmSafe + Unpin, U: IntoSegment<T>, A: ShmAlloc + Default, const N: usiz
 impl<T: ShmSafe + Unpin + Clone, A: ShmAlloc + Default> IntoSegment<Vec<T, A>> for &[T] {
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<Vec<T, A>> {
         let mut v = Vec::try_with_capacity_in_alloc(self.len(), seg, A::default())?;
-        v.try_extend_from_slice(self)?;
+        v.try_extend_from_slice_in(seg, self)?;
         Ok(v)
     }
 }
@@ -160,8 +173,8 @@ impl<'a> Where<'a> {
     #[inline]
     pub(crate) fn of<H>(header: &'a H, base: &SegmentBase) -> Result<Where<'a>> {
         let addr = std::ptr::from_ref(header).addr();
-        if registry::lookup_range(addr, size_of::<H>()).is_some() {
-            return SegmentRef::of_header(header, base).map(Where::Resident);
+        if let Some((m, _)) = registry::lookup_range(addr, size_of::<H>()) {
+            return SegmentRef::of_found(header, m, base).map(Where::Resident);
         }
         Ok(match base.id() {
             Some(id) => Where::Detached(id),

@@ -71,14 +71,16 @@ impl<'a> SegmentRef<'a> {
         }
     }
 
-    /// The segment that holds `header` (a collection's header, `size` bytes), which must be
-    /// bound to it (or unbound): the per-operation resolution of every collection.
+    /// The segment that holds `header` (a collection's header), which must be bound to it (or
+    /// unbound): the per-operation resolution of every collection. `m` is the registered
+    /// mapping that contains all of `header` (looked up by the caller).
     #[inline]
-    pub(crate) fn of_header<H>(header: &'a H, base: &SegmentBase) -> Result<SegmentRef<'a>> {
+    pub(crate) fn of_found<H>(
+        header: &'a H,
+        m: Mapping,
+        base: &SegmentBase,
+    ) -> Result<SegmentRef<'a>> {
         let addr = std::ptr::from_ref(header).addr();
-        let Some((m, _)) = registry::lookup_range(addr, size_of::<H>()) else {
-            return Err(detached(addr));
-        };
         let stored = base.id_word();
         if stored != m.id.as_u64() && stored != 0 {
             return Err(Error::new(
@@ -94,6 +96,35 @@ impl<'a> SegmentRef<'a> {
         // outlives every reference into it (references borrow the handle), so it stays
         // registered for `'a`.
         Ok(unsafe { SegmentRef::from_mapping(m) })
+    }
+
+    /// The fast path of [`of_found`](Self::of_found) for a mutation: `Some` only when
+    /// `header` lies in a registered, writable mapping of the segment it is bound to; `None`
+    /// in every other case (unbound, moved out, moved elsewhere, read-only), where the caller
+    /// takes its slow path, which reports why.
+    #[inline(always)]
+    pub(crate) fn resident_writable<H>(
+        header: &'a H,
+        base: &SegmentBase,
+    ) -> Option<SegmentRef<'a>> {
+        let addr = std::ptr::from_ref(header).addr();
+        let (m, _) = registry::lookup_range(addr, size_of::<H>())?;
+        if m.hooks.is_none() || base.id_word() != m.id.as_u64() {
+            return None;
+        }
+        // SAFETY: as in `of_found`: `header` lies in the mapping and is borrowed for `'a`.
+        Some(unsafe { SegmentRef::from_mapping(m) })
+    }
+
+    /// `Ok` if the segment is mapped writable here: collections check it before changing
+    /// anything (a read-only mapping may be private, so writes would not be seen elsewhere).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`] for a segment opened read-only.
+    #[inline]
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.hooks().map(|_| ())
     }
 
     /// Runs `f` with the one mapping of segment `id` in this process, kept mapped while `f`
@@ -259,6 +290,14 @@ impl<'a> SegmentRef<'a> {
     /// ```
     #[inline]
     pub fn ptr<T>(&self, offset: u64, n: usize) -> Result<*mut T> {
+        self.ptr_checked(offset, n)
+            .ok_or_else(|| out_of_bounds::<T>(offset, n, self.m.len))
+    }
+
+    /// [`ptr`](Self::ptr) without the error (for fast paths, which fall back to a path that
+    /// reports it).
+    #[inline(always)]
+    pub(crate) fn ptr_checked<T>(&self, offset: u64, n: usize) -> Option<*mut T> {
         let bytes = n.checked_mul(size_of::<T>());
         match (usize::try_from(offset), bytes) {
             (Ok(off), Some(bytes))
@@ -266,9 +305,9 @@ impl<'a> SegmentRef<'a> {
                     && bytes <= self.m.len - off
                     && (self.m.base + off).is_multiple_of(align_of::<T>()) =>
             {
-                Ok(std::ptr::with_exposed_provenance_mut(self.m.base + off))
+                Some(std::ptr::with_exposed_provenance_mut(self.m.base + off))
             }
-            _ => Err(out_of_bounds::<T>(offset, n, self.m.len)),
+            _ => None,
         }
     }
 
@@ -305,18 +344,6 @@ impl<'a> SegmentRef<'a> {
             )
         })
     }
-}
-
-#[cold]
-fn detached(addr: usize) -> Error {
-    Error::new(
-        ErrorKind::InvalidArgument,
-        format!(
-            "this collection is not inside a managed segment (its header is at {addr:#x}, on the \
-             stack or the heap): it was moved out of its segment; store it in the segment (insert \
-             it, push it, or construct it there) to use its elements"
-        ),
-    )
 }
 
 #[cold]

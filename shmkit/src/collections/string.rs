@@ -147,8 +147,9 @@ impl String {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn try_from_str_in(s: &str, seg: &impl AsSegment) -> Result<String> {
-        let mut vec = Vec::try_with_capacity_in(s.len(), seg)?;
-        vec.try_extend_from_slice(s.as_bytes())?;
+        let seg = seg.segment()?;
+        let mut vec = Vec::try_with_capacity_in(s.len(), &seg)?;
+        vec.try_extend_from_slice_in(&seg, s.as_bytes())?;
         Ok(String { vec })
     }
 }
@@ -429,7 +430,10 @@ impl<A: ShmAlloc> String<A> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn pop(&mut self) -> Option<char> {
-        let c = self.as_str().chars().next_back()?;
+        // `with_str`: works on a string moved out of its segment too.
+        let c = self
+            .with_str(|s| s.chars().next_back())
+            .unwrap_or_else(|e| fail(e))?;
         self.vec.truncate(self.len() - c.len_utf8());
         Some(c)
     }
@@ -457,7 +461,8 @@ impl<A: ShmAlloc> String<A> {
     pub fn truncate(&mut self, new_len: usize) {
         if new_len < self.len() {
             assert!(
-                self.as_str().is_char_boundary(new_len),
+                self.with_str(|s| s.is_char_boundary(new_len))
+                    .unwrap_or_else(|e| fail(e)),
                 "truncate: {new_len} is not a char boundary"
             );
             self.vec.truncate(new_len);
@@ -573,9 +578,20 @@ impl<A: ShmAlloc + Clone> Clone for String<A> {
     }
 }
 
+// Comparisons and hashing read through `with_bytes`, which also works for a string moved out
+// of its segment: slice algorithms (`sort`, `sort_by_key`, ...) hold elements in temporaries
+// off the segment while they compare them.
+
+impl<A: ShmAlloc> String<A> {
+    /// The bytes, wherever the string is; panics where [`with_str`](Self::with_str) fails.
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        self.vec.with_slice(f).unwrap_or_else(|e| fail(e))
+    }
+}
+
 impl<A: ShmAlloc, B: ShmAlloc> PartialEq<String<B>> for String<A> {
     fn eq(&self, other: &String<B>) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.with_bytes(|a| other.with_bytes(|b| a == b))
     }
 }
 
@@ -583,31 +599,31 @@ impl<A: ShmAlloc> Eq for String<A> {}
 
 impl<A: ShmAlloc> PartialEq<str> for String<A> {
     fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.with_bytes(|a| a == other.as_bytes())
     }
 }
 
 impl<A: ShmAlloc> PartialEq<&str> for String<A> {
     fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.with_bytes(|a| a == other.as_bytes())
     }
 }
 
 impl<A: ShmAlloc> PartialEq<std::string::String> for String<A> {
     fn eq(&self, other: &std::string::String) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.with_bytes(|a| a == other.as_bytes())
     }
 }
 
 impl<A: ShmAlloc> PartialEq<String<A>> for str {
     fn eq(&self, other: &String<A>) -> bool {
-        self.as_bytes() == other.as_bytes()
+        other.with_bytes(|b| self.as_bytes() == b)
     }
 }
 
 impl<A: ShmAlloc> PartialEq<String<A>> for &str {
     fn eq(&self, other: &String<A>) -> bool {
-        self.as_bytes() == other.as_bytes()
+        other.with_bytes(|b| self.as_bytes() == b)
     }
 }
 
@@ -620,14 +636,14 @@ impl<A: ShmAlloc> PartialOrd for String<A> {
 impl<A: ShmAlloc> Ord for String<A> {
     /// Byte-wise, as `str`.
     fn cmp(&self, other: &String<A>) -> Ordering {
-        self.as_bytes().cmp(other.as_bytes())
+        self.with_bytes(|a| other.with_bytes(|b| a.cmp(b)))
     }
 }
 
 impl<A: ShmAlloc> Hash for String<A> {
     /// Hashes as `str` does (so `Borrow<str>` lookups work).
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        self.with_str(|s| s.hash(state)).unwrap_or_else(|e| fail(e));
     }
 }
 
@@ -650,7 +666,7 @@ impl<A: ShmAlloc> Extend<char> for String<A> {
 impl<A: ShmAlloc + Default> IntoSegment<String<A>> for &str {
     fn into_segment(self, seg: &SegmentRef<'_>) -> Result<String<A>> {
         let mut vec = Vec::try_with_capacity_in_alloc(self.len(), seg, A::default())?;
-        vec.try_extend_from_slice(self.as_bytes())?;
+        vec.try_extend_from_slice_in(seg, self.as_bytes())?;
         Ok(String { vec })
     }
 }

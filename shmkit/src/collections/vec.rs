@@ -188,9 +188,12 @@ impl<T: ShmSafe + Unpin> Vec<T> {
     where
         T: Clone,
     {
-        let mut v = Vec::with_capacity_in(items.len(), seg);
-        v.extend_from_slice(items);
-        v
+        let r = seg.segment().and_then(|s| {
+            let mut v = Vec::try_with_capacity_in(items.len(), &s)?;
+            v.try_extend_from_slice_in(&s, items)?;
+            Ok(v)
+        });
+        r.unwrap_or_else(|e| fail(e))
     }
 
     /// An empty vector tied to `seg` (nothing is allocated yet): it can be filled before it is
@@ -291,20 +294,24 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
 
     /// Runs `f` with the segment this vector belongs to: the one its header lies in, or, for a
     /// vector that left its segment, the segment's one mapping in this process (kept mapped
-    /// while `f` runs).
+    /// while `f` runs). For changes: a segment mapped read-only is `PermissionDenied`.
     fn with_seg<R>(
         &mut self,
         f: impl FnOnce(&mut Self, &SegmentRef<'_>) -> Result<R>,
     ) -> Result<R> {
         match self.place()? {
             Where::Resident(s) => {
+                s.check_writable()?;
                 // SAFETY: `self` lies in the mapping and is borrowed for this whole call, so the
                 // mapping outlives `s`, which does not escape `f`.
                 let s = unsafe { s.detach_lifetime() };
                 f(self, &s)
             }
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| f(self, &s))
-                .unwrap_or_else(|| Err(super::not_mapped(id))),
+            Where::Detached(id) => SegmentRef::with_detached(id, |s| {
+                s.check_writable()?;
+                f(self, &s)
+            })
+            .unwrap_or_else(|| Err(super::not_mapped(id))),
             Where::Unbound => Err(super::unbound()),
         }
     }
@@ -397,7 +404,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
     ///
     /// # Errors
     ///
-    /// As [`try_as_slice`](Self::try_as_slice).
+    /// As [`try_as_slice`](Self::try_as_slice); [`ErrorKind::PermissionDenied`] if the segment
+    /// is mapped read-only here.
     ///
     /// # Examples
     ///
@@ -420,6 +428,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         }
         match self.place()? {
             Where::Resident(s) => {
+                s.check_writable()?;
                 self.check()?;
                 let p = self.buf_ptr(&s, self.len)?;
                 // SAFETY: as in `try_as_slice`; `&mut self` makes the access exclusive in this
@@ -492,6 +501,84 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         }
     }
 
+    /// Checks that this vector may be built in `s` directly (no lookup): `s` is writable and
+    /// the vector is tied to its segment, or to none.
+    fn check_in(&self, s: &SegmentRef<'_>) -> Result<()> {
+        s.check_writable()?;
+        match self.seg.id() {
+            Some(id) if id != s.id() => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "a collection of segment {id} cannot be built in segment {}",
+                    s.id()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends `value` through `s`, the vector's segment, without locating the header: for
+    /// values being built before they are stored ([`IntoSegment`]), which works however many
+    /// times the segment is mapped in this process.
+    pub(crate) fn try_push_in(&mut self, s: &SegmentRef<'_>, value: T) -> Result<()> {
+        self.check_in(s)?;
+        if self.len >= self.capacity() {
+            let need = self
+                .len
+                .checked_add(1)
+                .ok_or_else(|| Error::new(ErrorKind::OutOfMemory, "capacity overflow"))?;
+            self.grow_to(s, need, self.cap.saturating_mul(2).max(4))?;
+        }
+        self.check()?;
+        let p = self.buf_ptr(s, self.len + 1)?;
+        // SAFETY: `len < capacity` now, the buffer holds `len + 1` elements inside the mapping
+        // (checked), which `s` keeps mapped; slot `len` is unused.
+        unsafe { p.add(self.len).write(value) };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Appends clones of `items` through `s`, as [`try_push_in`](Self::try_push_in).
+    pub(crate) fn try_extend_from_slice_in(&mut self, s: &SegmentRef<'_>, items: &[T]) -> Result<()>
+    where
+        T: Clone,
+    {
+        self.check_in(s)?;
+        let need = self
+            .len
+            .checked_add(items.len())
+            .ok_or_else(|| Error::new(ErrorKind::OutOfMemory, "capacity overflow"))?;
+        if need > self.capacity() {
+            self.grow_to(s, need, need)?;
+        }
+        self.check()?;
+        let p = self.buf_ptr(s, need)?;
+        for x in items {
+            let x = x.clone();
+            // SAFETY: the buffer holds `need` elements inside the mapping (checked), which `s`
+            // keeps mapped; slot `len < need` is unused, and the length covers it right after.
+            unsafe { p.add(self.len).write(x) };
+            self.len += 1;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the elements, mutably, wherever the vector is: inside its segment, or moved
+    /// out of it (the segment's one mapping, kept mapped while `f` runs).
+    fn with_mut_slice<R>(&mut self, f: impl FnOnce(&mut [T]) -> R) -> Result<R> {
+        if self.len == 0 {
+            return Ok(f(&mut []));
+        }
+        self.with_seg(|v, s| {
+            v.check()?;
+            let p = v.buf_ptr(s, v.len)?;
+            // SAFETY: `len` initialised elements of the checked buffer, inside the mapping,
+            // which stays mapped while `f` runs; `&mut self` makes the access exclusive in
+            // this process, and `v` is not used while the slice lives.
+            Ok(f(unsafe { std::slice::from_raw_parts_mut(p, v.len) }))
+        })
+    }
+
     /// Reallocates to room for at least `min` elements (`preferred` if possible).
     fn grow_to(&mut self, s: &SegmentRef<'_>, min: usize, preferred: usize) -> Result<()> {
         if size_of::<T>() == 0 || min <= self.cap {
@@ -512,6 +599,10 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             .max(min)
             .saturating_mul(size)
             .min(isize::MAX as usize);
+        // Validate the header before allocating: a corrupt one is an error, not a grown
+        // buffer under a garbage length (nor a leaked new block).
+        self.check()?;
+        self.buf_ptr(s, self.len)?;
         if let Some(off) = self.buf.offset() {
             self.buf_ptr(s, self.cap)?;
             if let Some(n) = self.alloc.grow_in_place(s, off, min_bytes, pref_bytes)? {
@@ -519,8 +610,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
                 return Ok(());
             }
         }
-        // The capacity is what was allocated: `preferred`, or `min` from the fallback (whose
-        // block may well lie inside the mapping for `preferred` bytes without owning them).
+        // The capacity is what was actually allocated: `pref_bytes`, or `min_bytes` when only
+        // the fallback succeeded (allocators are told the same size again when freeing).
         let (new_off, new_cap) = match self.alloc.allocate(s, pref_bytes, align_of::<T>()) {
             Ok(off) => (off, pref_bytes / size),
             Err(e) if e.kind() == ErrorKind::OutOfMemory && pref_bytes > min_bytes => {
@@ -635,17 +726,26 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
     /// ```
     #[inline]
     pub fn try_push(&mut self, value: impl IntoSegment<T>) -> Result<()> {
+        // Fast path: room left, header in its own writable segment. Everything else (growing,
+        // moved out, read-only, errors) goes through `with_seg`, which reports why.
         if self.len < self.cap
-            && let Where::Resident(s) = self.place()?
+            && let Some(s) = SegmentRef::resident_writable(self, &self.seg)
+            && let Some(off) = self.buf.offset()
+            && let Some(p) = s.ptr_checked::<T>(off, self.cap)
         {
             let value = value.into_segment(&s)?;
-            let p = self.buf_ptr(&s, self.cap)?;
             // SAFETY: `len < cap` and the buffer holds `cap` elements inside the mapping
             // (checked); slot `len` is unused.
             unsafe { p.add(self.len).write(value) };
             self.len += 1;
             return Ok(());
         }
+        self.try_push_slow(value)
+    }
+
+    /// [`try_push`](Self::try_push) when the fast path does not apply.
+    #[inline(never)]
+    fn try_push_slow(&mut self, value: impl IntoSegment<T>) -> Result<()> {
         self.with_seg(|v, s| {
             let value = value.into_segment(s)?;
             if v.len == v.capacity() {
@@ -747,7 +847,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             self.len
         );
         self.try_push(value).unwrap_or_else(|e| fail(e));
-        self.as_mut_slice()[index..].rotate_right(1);
+        self.with_mut_slice(|s| s[index..].rotate_right(1))
+            .unwrap_or_else(|e| fail(e));
     }
 
     /// Removes and returns the element at `index`, shifting the rest left.
@@ -776,7 +877,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             "removal index {index} is out of bounds (len {})",
             self.len
         );
-        self.as_mut_slice()[index..].rotate_left(1);
+        self.with_mut_slice(|s| s[index..].rotate_left(1))
+            .unwrap_or_else(|e| fail(e));
         self.pop()
             .unwrap_or_else(|| unreachable!("a vector of at least one element"))
     }
@@ -808,7 +910,8 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             self.len
         );
         let last = self.len - 1;
-        self.as_mut_slice().swap(index, last);
+        self.with_mut_slice(|s| s.swap(index, last))
+            .unwrap_or_else(|e| fail(e));
         self.pop()
             .unwrap_or_else(|| unreachable!("a vector of at least one element"))
     }
@@ -917,27 +1020,34 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         if len == 0 {
             return;
         }
-        let p = self.as_mut_slice().as_mut_ptr();
-        // While user code runs the length covers only the kept prefix: a panic leaks the rest.
-        self.len = 0;
-        let mut kept = 0;
-        for i in 0..len {
-            // SAFETY: `i < len`: an initialised element of the checked buffer, visited once;
-            // slots `kept..i` are moved-from, `0..kept` are kept elements.
-            unsafe {
-                let x = p.add(i);
-                if keep(&mut *x) {
-                    if i != kept {
-                        std::ptr::copy_nonoverlapping(x, p.add(kept), 1);
+        // Inside its segment or moved out of it (the mapping pinned while this runs).
+        self.with_seg(|v, s| {
+            v.check()?;
+            let p = v.buf_ptr(s, len)?;
+            // While user code runs the length covers only the kept prefix: a panic leaks the
+            // rest.
+            v.len = 0;
+            let mut kept = 0;
+            for i in 0..len {
+                // SAFETY: `i < len`: an initialised element of the checked buffer, visited
+                // once; slots `kept..i` are moved-from, `0..kept` are kept elements.
+                unsafe {
+                    let x = p.add(i);
+                    if keep(&mut *x) {
+                        if i != kept {
+                            std::ptr::copy_nonoverlapping(x, p.add(kept), 1);
+                        }
+                        kept += 1;
+                        v.len = kept;
+                    } else {
+                        std::ptr::drop_in_place(x);
                     }
-                    kept += 1;
-                    self.len = kept;
-                } else {
-                    std::ptr::drop_in_place(x);
                 }
             }
-        }
-        self.len = kept;
+            v.len = kept;
+            Ok(())
+        })
+        .unwrap_or_else(|e| fail(e));
     }
 
     /// Removes the elements in `range` and returns them (moved out of the segment) as an
@@ -982,20 +1092,29 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             start <= end && end <= len,
             "drain range {start}..{end} is out of bounds (len {len})"
         );
-        let p = self.as_mut_slice().as_mut_ptr();
-        let mut out = std::vec::Vec::with_capacity(end - start);
-        // SAFETY: `start..end` are initialised elements of the checked buffer, moved out once;
-        // the tail is then moved down over them and the length reduced, so each element is
-        // owned exactly once.
-        unsafe {
-            self.len = start;
-            for i in start..end {
-                out.push(p.add(i).read());
-            }
-            std::ptr::copy(p.add(end), p.add(start), len - end);
-            self.len = len - (end - start);
+        if start == end {
+            return std::vec::Vec::new().into_iter();
         }
-        out.into_iter()
+        // Inside its segment or moved out of it (the mapping pinned while this runs).
+        self.with_seg(|v, s| {
+            v.check()?;
+            let p = v.buf_ptr(s, len)?;
+            let mut out = std::vec::Vec::with_capacity(end - start);
+            // SAFETY: `start..end` are initialised elements of the checked buffer, moved out
+            // once; the tail is then moved down over them and the length reduced, so each
+            // element is owned exactly once.
+            unsafe {
+                v.len = start;
+                for i in start..end {
+                    out.push(p.add(i).read());
+                }
+                std::ptr::copy(p.add(end), p.add(start), len - end);
+                v.len = len - (end - start);
+            }
+            Ok(out)
+        })
+        .unwrap_or_else(|e| fail(e))
+        .into_iter()
     }
 
     /// Appends clones of `items`.
@@ -1051,10 +1170,23 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         T: Clone,
     {
         self.try_reserve(items.len())?;
-        for x in items {
-            self.try_push(x.clone())?;
+        if items.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.with_seg(|v, s| {
+            v.check()?;
+            let p = v.buf_ptr(s, v.len + items.len())?;
+            for x in items {
+                let x = x.clone();
+                // SAFETY: `try_reserve` made room for `items.len()` more elements and the
+                // buffer holds `len + items.len()` elements inside the mapping (checked); slot
+                // `len` is unused. The length covers it right after, so a panicking `clone`
+                // leaves every written element owned once.
+                unsafe { p.add(v.len).write(x) };
+                v.len += 1;
+            }
+            Ok(())
+        })
     }
 
     /// Frees unused capacity (reallocating to exactly `len` elements, or freeing the buffer of
@@ -1208,16 +1340,15 @@ impl<T: ShmSafe + Unpin + Clone, A: ShmAlloc + Clone> Clone for Vec<T, A> {
             }
             return out;
         }
-        let r = self.with_slice(|items| -> Result<()> {
-            let s = match self.place()? {
-                Where::Resident(s) => s,
-                _ => return Err(super::detached_access(self)),
-            };
+        let fill = |out: &mut Vec<T, A>, s: &SegmentRef<'_>| -> Result<()> {
+            self.check()?;
+            let src = self.buf_ptr(s, self.len)?;
+            // SAFETY: `len` initialised elements inside the mapping (checked), which stays
+            // mapped while this runs; `&self` keeps this process from mutating them.
+            let items = unsafe { std::slice::from_raw_parts(src, self.len) };
             out.seg.store_id(s.id());
-            // SAFETY: `self` lies in the mapping and is borrowed for this call.
-            let s = unsafe { s.detach_lifetime() };
-            out.grow_to(&s, items.len(), items.len())?;
-            let dst = out.buf_ptr(&s, items.len())?;
+            out.grow_to(s, items.len(), items.len())?;
+            let dst = out.buf_ptr(s, items.len())?;
             for (i, x) in items.iter().enumerate() {
                 // SAFETY: slot `i < len <= cap` of the new, checked buffer; the length covers
                 // it right after, so a panicking `clone` leaks nothing twice.
@@ -1225,11 +1356,31 @@ impl<T: ShmSafe + Unpin + Clone, A: ShmAlloc + Clone> Clone for Vec<T, A> {
                 out.len = i + 1;
             }
             Ok(())
-        });
+        };
+        // Inside its segment, or moved out of it (the segment's one mapping, pinned).
+        let r = match self.place() {
+            Ok(Where::Resident(s)) => fill(&mut out, &s),
+            Ok(Where::Detached(id)) => SegmentRef::with_detached(id, |s| fill(&mut out, &s))
+                .unwrap_or_else(|| Err(super::not_mapped(id))),
+            Ok(Where::Unbound) => Err(super::unbound()),
+            Err(e) => Err(e),
+        };
         match r {
-            Ok(Ok(())) => out,
-            Ok(Err(e)) | Err(e) => fail(e),
+            Ok(()) => out,
+            Err(e) => fail(e),
         }
+    }
+}
+
+// Comparisons and hashing read through `read`, which also works for a vector moved out of
+// its segment: slice algorithms (`sort`, ...) on a `Vec<Vec<T>>` hold elements in temporaries
+// off the segment while they compare them.
+
+impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
+    /// The elements, wherever the vector is; panics where [`with_slice`](Self::with_slice)
+    /// fails.
+    fn read<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+        self.with_slice(f).unwrap_or_else(|e| fail(e))
     }
 }
 
@@ -1241,19 +1392,19 @@ where
     B: ShmAlloc,
 {
     fn eq(&self, other: &Vec<U, B>) -> bool {
-        self.as_slice() == other.as_slice()
+        self.read(|a| other.read(|b| a == b))
     }
 }
 
 impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc> PartialEq<[U]> for Vec<T, A> {
     fn eq(&self, other: &[U]) -> bool {
-        self.as_slice() == other
+        self.read(|a| a == other)
     }
 }
 
 impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc> PartialEq<&[U]> for Vec<T, A> {
     fn eq(&self, other: &&[U]) -> bool {
-        self.as_slice() == *other
+        self.read(|a| a == *other)
     }
 }
 
@@ -1261,13 +1412,13 @@ impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc, const N: usize> PartialE
     for Vec<T, A>
 {
     fn eq(&self, other: &[U; N]) -> bool {
-        self.as_slice() == other
+        self.read(|a| a == other)
     }
 }
 
 impl<T: ShmSafe + Unpin + PartialEq<U>, U, A: ShmAlloc> PartialEq<std::vec::Vec<U>> for Vec<T, A> {
     fn eq(&self, other: &std::vec::Vec<U>) -> bool {
-        self.as_slice() == other.as_slice()
+        self.read(|a| a == other.as_slice())
     }
 }
 
@@ -1275,20 +1426,20 @@ impl<T: ShmSafe + Unpin + Eq, A: ShmAlloc> Eq for Vec<T, A> {}
 
 impl<T: ShmSafe + Unpin + PartialOrd, A: ShmAlloc> PartialOrd for Vec<T, A> {
     fn partial_cmp(&self, other: &Vec<T, A>) -> Option<Ordering> {
-        self.as_slice().partial_cmp(other.as_slice())
+        self.read(|a| other.read(|b| a.partial_cmp(b)))
     }
 }
 
 impl<T: ShmSafe + Unpin + Ord, A: ShmAlloc> Ord for Vec<T, A> {
     fn cmp(&self, other: &Vec<T, A>) -> Ordering {
-        self.as_slice().cmp(other.as_slice())
+        self.read(|a| other.read(|b| a.cmp(b)))
     }
 }
 
 impl<T: ShmSafe + Unpin + Hash, A: ShmAlloc> Hash for Vec<T, A> {
     /// Hashes as the slice does.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
+        self.read(|a| a.hash(state));
     }
 }
 
@@ -1297,10 +1448,39 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Extend<T> for Vec<T, A> {
     ///
     /// Where [`push`](Vec::push) panics.
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
-        let iter = iter.into_iter();
+        let mut iter = iter.into_iter();
         self.reserve(iter.size_hint().0);
-        for x in iter {
-            self.push(x);
+        loop {
+            if self.len >= self.capacity() {
+                // No room: push the next element (growing), then reserve for what is left.
+                let Some(x) = iter.next() else {
+                    return;
+                };
+                self.push(x);
+                self.reserve(iter.size_hint().0);
+                continue;
+            }
+            // Fill the room there is with one resolution of the segment.
+            let done = self
+                .with_seg(|v, s| {
+                    v.check()?;
+                    let p = v.buf_ptr(s, v.cap)?;
+                    while v.len < v.capacity() {
+                        let Some(x) = iter.next() else {
+                            return Ok(true);
+                        };
+                        // SAFETY: `len < capacity` and the buffer holds `cap` elements inside
+                        // the mapping (checked; nothing for zero-sized `T`); slot `len` is
+                        // unused, and the length covers it right after.
+                        unsafe { p.add(v.len).write(x) };
+                        v.len += 1;
+                    }
+                    Ok(false)
+                })
+                .unwrap_or_else(|e| fail(e));
+            if done {
+                return;
+            }
         }
     }
 }

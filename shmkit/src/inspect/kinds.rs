@@ -14,11 +14,16 @@
 //!    whole object mapped read-only and the payload's offset. They must treat every byte as
 //!    untrusted (bounds-check every offset read from the object, bound every walk) and must
 //!    not write. `None` prints "details: not yet available for this kind" and runs only the
-//!    header checks.
+//!    header checks. A `usage` function gives `shmkit ls` its used and free bytes from `pread`
+//!    copies (it must not map the object).
+//!
+//! Managed segments have their hooks in `segment.rs` (they open the segment read-only through
+//! `segment::peek`, whatever its algorithm and index); message queues read their figures
+//! through `mq::shared::inspect_figures`, so each layout stays described in one place.
 
-use super::{Details, Field, ObjectKind, Problem, Table, Value};
+use super::{Details, Field, ObjectKind, Problem, Table, Usage, Value};
 use crate::error::Result;
-use crate::region::MappedRegion;
+use crate::region::{MappedRegion, SharedMemory};
 use crate::sync::named::object::Kind;
 use crate::sync::{
     CondvarAny, Mutex, RecursiveMutex, RwLock, RwLockState, Semaphore, UpgradableRwLock, WordState,
@@ -51,6 +56,12 @@ pub(crate) type DetailsHook = fn(&View<'_>) -> Result<Details>;
 /// A kind's `check` hook: pushes what it finds.
 pub(crate) type CheckHook = fn(&View<'_>, &mut Vec<Problem>) -> Result<()>;
 
+/// A kind's `usage` hook: `read(offset, buf)` copies the object's bytes at `offset` (from the
+/// object's start) into `buf` with `pread`, `false` when they cannot all be read;
+/// `payload_offset` is where the header says the payload starts. `None`: no plausible figures.
+pub(crate) type UsageHook =
+    fn(read: &dyn Fn(usize, &mut [u8]) -> bool, payload_offset: usize) -> Option<Usage>;
+
 /// A kind's hooks; see the module docs.
 pub(crate) struct Hooks {
     /// The payload this build writes for the kind, `(size, align)` (what `Layout::of` takes
@@ -61,52 +72,62 @@ pub(crate) struct Hooks {
     /// The kind's own checks, run on a ready object whose header is sound; they push what they
     /// find.
     pub(crate) check: Option<CheckHook>,
+    /// Used and free capacity for `list` (`shmkit ls`), from `pread` copies of the object's
+    /// bytes (no mapping: `ls` maps nothing); `None`: the kind has no such figures.
+    pub(crate) usage: Option<UsageHook>,
 }
 
 /// The hooks of `kind`.
 pub(crate) fn hooks(kind: Kind) -> Hooks {
     match kind {
-        // Segment details (named objects, allocator figures) and checks are not wired in yet:
-        // `shmkit info` prints the header and says so.
+        // A segment file copied into /dev/shm is a segment like any other.
         Kind::Segment | Kind::MappedFileSegment => Hooks {
             payload: crate::segment::CONTROL_LAYOUT,
-            details: None,
-            check: None,
+            details: Some(super::segment::details),
+            check: Some(super::segment::check),
+            usage: Some(super::segment::usage),
         },
         Kind::MessageQueue => Hooks {
             payload: crate::mq::shared::CONTROL_LAYOUT,
             details: Some(queue_details),
             check: None,
+            usage: Some(queue_usage),
         },
         Kind::Mutex => Hooks {
             payload: payload::<Mutex<()>>(),
             details: Some(mutex_details),
             check: Some(mutex_check),
+            usage: None,
         },
         Kind::RecursiveMutex => Hooks {
             payload: payload::<RecursiveMutex<()>>(),
             details: Some(recursive_details),
             check: Some(mutex_check),
+            usage: None,
         },
         Kind::Condvar => Hooks {
             payload: payload::<CondvarAny>(),
             details: Some(condvar_details),
             check: None,
+            usage: None,
         },
         Kind::Semaphore => Hooks {
             payload: payload::<Semaphore>(),
             details: Some(semaphore_details),
             check: None,
+            usage: None,
         },
         Kind::RwLock => Hooks {
             payload: payload::<RwLock<()>>(),
             details: Some(rwlock_details),
             check: Some(rwlock_check),
+            usage: None,
         },
         Kind::UpgradableRwLock => Hooks {
             payload: payload::<UpgradableRwLock<()>>(),
             details: Some(rwlock_details),
             check: Some(rwlock_check),
+            usage: None,
         },
     }
 }
@@ -115,8 +136,10 @@ pub(crate) fn hooks(kind: Kind) -> Hooks {
 /// layout (so `payload_offset + layout size <= region.len()`), payload bytes untrusted.
 pub(crate) struct View<'a> {
     /// The object's name, for messages.
-    #[allow(dead_code)] // for the segment and queue hooks
     pub(crate) name: &'a str,
+    /// The object, opened read-only: hooks that need their own mapping (segments map it
+    /// privately) map this.
+    pub(crate) shm: &'a SharedMemory,
     /// The whole object, mapped read-only: read it with `read_at` (atomic copies).
     pub(crate) region: &'a MappedRegion,
     /// Where the payload starts.
@@ -257,6 +280,33 @@ fn queue_details(view: &View<'_>) -> Result<Details> {
             .map(|(name, v)| field(name, Value::Number(v)))
             .collect(),
         tables: Vec::new(),
+    })
+}
+
+/// A queue's capacity in message bytes: used = queued messages × the largest message size,
+/// free = free slots × the same (slot headers are not counted).
+fn queue_usage(read: &dyn Fn(usize, &mut [u8]) -> bool, payload_offset: usize) -> Option<Usage> {
+    let mut bytes = vec![0u8; crate::mq::shared::CONTROL_LAYOUT.0];
+    if !read(payload_offset, &mut bytes) {
+        return None;
+    }
+    let words: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let figures = crate::mq::shared::inspect_figures(&words);
+    let figure = |name: &str| figures.iter().find(|(n, _)| *n == name).map(|&(_, v)| v);
+    let slot = figure("max message size")?;
+    let queued = figure("messages queued")?;
+    let free = figure("free slots")?;
+    // Implausible words (more messages or free slots than the capacity) give no figures.
+    let capacity = figure("capacity (max messages)")?;
+    if queued > capacity || free > capacity {
+        return None;
+    }
+    Some(Usage {
+        used: queued * slot,
+        free: free * slot,
     })
 }
 

@@ -19,7 +19,9 @@
 //! cannot fault this process) after the object's size is known; every byte pattern decodes to
 //! an [`ObjectInfo`] or is reported by [`check`], never a panic. Only [`details`] and [`check`]
 //! map an object, read-only and only once its header has been validated; nothing here writes to
-//! an object or takes its locks.
+//! an object or takes its locks. (A managed segment is mapped privately, as the segment's own
+//! read-only handles are, and opened read-only: its lock is not taken, and no write could reach
+//! the object. [`ObjectInfo::usage`] is read with `pread` too.)
 //!
 //! # Users
 //!
@@ -65,6 +67,7 @@
 
 mod header;
 mod kinds;
+mod segment;
 mod users;
 
 use std::collections::HashSet;
@@ -332,6 +335,9 @@ pub struct ObjectInfo {
     /// Why the kind is [`Unknown`](ObjectKind::Unknown) or
     /// [`Unreadable`](ObjectKind::Unreadable).
     pub note: Option<String>,
+    /// Used and free capacity, for ready managed segments and message queues (see [`Usage`]);
+    /// `None` for other kinds, and when the figures cannot be read or are implausible.
+    pub usage: Option<Usage>,
     /// The file name in `/dev/shm`, exactly (`name` is its lossy UTF-8 rendering).
     file: OsString,
     id: FileId,
@@ -379,6 +385,37 @@ impl ObjectInfo {
     pub fn in_use(&self) -> bool {
         in_use_reason(self).is_some()
     }
+}
+
+/// How much of an object's capacity is used, from [`ObjectInfo::usage`]: read with `pread`
+/// from the object's control words (nothing is mapped), a snapshot for display.
+///
+/// | kind | `used` | `free` |
+/// |---|---|---|
+/// | managed segment | the segment's size minus `free` (control page, allocator metadata, objects, name index, raw blocks) | bytes in the allocator's free blocks ([`SegmentManager::free_memory`](crate::segment::SegmentManager::free_memory)) |
+/// | message queue | queued messages × the largest message size | free slots × the largest message size |
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::ManagedSharedMemory;
+///
+/// let name = format!("doc-inspect-usage-{}", std::process::id());
+/// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+/// let seg: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 16)?;
+/// seg.construct("block", [0u8; 1000])?;
+/// let usage = shmkit::inspect::inspect(&name)?.usage.expect("a segment has usage figures");
+/// assert_eq!(usage.free, seg.free_memory()? as u64);
+/// assert_eq!(usage.used + usage.free, 1 << 16);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Bytes in use (see the table for each kind).
+    pub used: u64,
+    /// Bytes available.
+    pub free: u64,
 }
 
 /// How serious a [`Problem`] is.
@@ -816,7 +853,10 @@ pub fn inspect(name: &str) -> Result<ObjectInfo> {
 /// shmkit object that is not ready or whose header does not match this build, or a kind whose
 /// details are not available yet.
 ///
-/// The object is mapped read-only; the values are a snapshot.
+/// The object is mapped read-only (a managed segment privately, opened read-only: its lock is
+/// not taken); the values are a snapshot. A managed segment's details are its allocator figures
+/// (`algorithm`, `index`, `size`, `used bytes`, `free bytes`, ...) and tables of its named and
+/// unique objects; a segment that cannot be opened has one field, `segment`, saying why.
 ///
 /// # Errors
 ///
@@ -834,6 +874,25 @@ pub fn inspect(name: &str) -> Result<ObjectInfo> {
 /// assert_eq!(details.get("locked"), Some(&Value::Bool(false)));
 /// drop(m);
 /// NamedMutex::remove(&name)?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// A managed segment's figures and objects:
+///
+/// ```
+/// use shmkit::ManagedSharedMemory;
+/// use shmkit::inspect::{self, Value};
+///
+/// let name = format!("doc-inspect-fn-details-seg-{}", std::process::id());
+/// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+/// let seg: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 16)?;
+/// seg.construct("answer", 42u64)?;
+/// let details = inspect::details(&name)?.unwrap();
+/// assert_eq!(details.get("algorithm"), Some(&Value::Text("best-fit".into())));
+/// assert_eq!(details.get("free bytes"), Some(&Value::Number(seg.free_memory()? as u64)));
+/// let named = &details.tables[0];
+/// assert_eq!(named.title, "named objects");
+/// assert_eq!(named.rows[0][0], Value::Text("answer".into()));
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub fn details(name: &str) -> Result<Option<Details>> {
@@ -865,13 +924,16 @@ pub fn details(name: &str) -> Result<Option<Details>> {
 /// its state is ready (an initialisation in progress by a live creator is a warning); its payload
 /// layout is this build's and fits in the object; the creator pid, creation time and reserved
 /// bytes are plausible; and, for ready objects, the kind's own checks (lock owners alive and
-/// plausible, consistency marks, reader slots of dead threads). Message queues and managed
-/// segments will add their own checks here.
+/// plausible, consistency marks, reader slots of dead threads; for managed segments,
+/// [`SegmentManager::check_sanity`](crate::segment::SegmentManager::check_sanity): the memory
+/// algorithm's structures and the name indexes, run on a read-only, lock-free handle, so a
+/// segment whose lock is held is checked too). Message queues will add their own checks here.
 ///
 /// # Errors
 ///
-/// As [`inspect`]; [`ErrorKind::PermissionDenied`] if the object cannot be read. Problems with
-/// the object are returned, not errors.
+/// As [`inspect`]; [`ErrorKind::PermissionDenied`] if the object cannot be read;
+/// [`ErrorKind::Busy`] if a managed segment is being grown or shrunk by another process for
+/// more than two seconds. Problems with the object are returned, not errors.
 ///
 /// # Examples
 ///
@@ -1321,6 +1383,7 @@ impl Opened {
             users: Vec::new(),
             uninspected: Vec::new(),
             note: self.note,
+            usage: None,
             file: self.file,
             id: self.stat.id,
         };
@@ -1367,6 +1430,17 @@ impl Opened {
                 if h.created_at != 0 {
                     info.created_at = UNIX_EPOCH.checked_add(Duration::from_secs(h.created_at));
                 }
+                if let (Some(kind), READY, Some(fd)) =
+                    (Kind::from_code(h.kind_code), h.state, self.fd.as_ref())
+                    && let Some(usage) = kinds::hooks(kind).usage
+                {
+                    let read = |at: usize, buf: &mut [u8]| {
+                        sys::read_at(fd, at as u64, buf).is_ok_and(|n| n == buf.len())
+                    };
+                    // Figures that do not fit in the object were scribbled.
+                    info.usage = usage(&read, h.payload_offset as usize)
+                        .filter(|u| u.used.checked_add(u.free).is_some_and(|n| n <= info.size));
+                }
             }
         }
         info
@@ -1392,6 +1466,7 @@ impl Opened {
         }
         Ok(f(&View {
             name: &name,
+            shm: &shm,
             region: &region,
             payload_offset: h.payload_offset as usize,
         }))

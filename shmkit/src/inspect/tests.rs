@@ -483,6 +483,93 @@ proptest! {
     }
 }
 
+/// A 16 KiB segment with a few objects, made with algorithm `M` and index `I`.
+fn small_segment<M: crate::alloc::MemoryAlgorithm, I: crate::segment::NameIndex>(name: &str) {
+    let seg: crate::ManagedSharedMemory<M, I> =
+        crate::ManagedSharedMemory::create(name, 1 << 14).unwrap();
+    if I::KIND != crate::segment::IndexKind::Null {
+        for i in 0..20u64 {
+            seg.construct(&format!("object-{i}"), i).unwrap();
+        }
+        seg.construct_unique([1u32; 8]).unwrap();
+    }
+    seg.construct_anonymous(3u64).unwrap();
+}
+
+#[test]
+fn segments_of_every_algorithm_and_index_are_detailed_and_checked() {
+    use crate::alloc::{BestFit, SeqFit};
+    use crate::segment::{HashIndex, NullIndex, OrderedIndex};
+    type Maker = (fn(&str), &'static str, &'static str);
+    let makers: [Maker; 6] = [
+        (small_segment::<BestFit, HashIndex>, "best-fit", "hashed"),
+        (
+            small_segment::<BestFit, OrderedIndex>,
+            "best-fit",
+            "ordered",
+        ),
+        (small_segment::<BestFit, NullIndex>, "best-fit", "null"),
+        (small_segment::<SeqFit, HashIndex>, "seq-fit", "hashed"),
+        (small_segment::<SeqFit, OrderedIndex>, "seq-fit", "ordered"),
+        (small_segment::<SeqFit, NullIndex>, "seq-fit", "null"),
+    ];
+    for (make, algorithm, index) in makers {
+        let name = unique_name("seg-kinds");
+        let mut cleanup = Cleanup::new();
+        cleanup.shm(&name);
+        make(&name);
+        let d = details(&name).unwrap().unwrap();
+        assert_eq!(d.get("algorithm"), Some(&Value::Text(algorithm.into())));
+        assert_eq!(d.get("index"), Some(&Value::Text(index.into())));
+        let usage = inspect(&name).unwrap().usage.unwrap();
+        assert_eq!(d.get("free bytes"), Some(&Value::Number(usage.free)));
+        assert_eq!(usage.used + usage.free, 1 << 14);
+        if index != "null" {
+            assert_eq!(d.get("named objects"), Some(&Value::Number(20)));
+            assert_eq!(d.tables[0].rows.len(), 20);
+            assert_eq!(d.tables[1].rows.len(), 1);
+        }
+        assert_eq!(check(&name).unwrap(), []);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Scribbled segments (any bytes anywhere after the header, in any of the algorithm and
+    /// index combinations) give figures, problems or errors, never a panic or a hang.
+    #[test]
+    fn scribbled_segments_are_answered(
+        maker in 0usize..4,
+        // Mostly the control block, the algorithm's header and the objects (up to ~6 KiB).
+        runs in proptest::collection::vec(
+            (64usize..8192, proptest::collection::vec(any::<u8>(), 1..48)),
+            1..6,
+        ),
+    ) {
+        use crate::alloc::{BestFit, SeqFit};
+        use crate::segment::{HashIndex, OrderedIndex};
+        let name = unique_name("seg-prop");
+        let mut cleanup = Cleanup::new();
+        cleanup.shm(&name);
+        [
+            small_segment::<BestFit, HashIndex>,
+            small_segment::<BestFit, OrderedIndex>,
+            small_segment::<SeqFit, HashIndex>,
+            small_segment::<SeqFit, OrderedIndex>,
+        ][maker](&name);
+        for (at, bytes) in &runs {
+            poke(&name, *at, bytes);
+        }
+        let info = inspect(&name).unwrap();
+        if let Some(u) = info.usage {
+            prop_assert!(u.used + u.free <= info.size);
+        }
+        let _ = check(&name).unwrap();
+        let _ = details(&name).unwrap();
+    }
+}
+
 #[test]
 fn names_that_are_not_utf8_are_listed_and_removable() {
     use std::os::unix::ffi::OsStrExt;

@@ -42,8 +42,24 @@ pub(super) const NIL: u32 = u32::MAX;
 
 /// The most messages a queue may hold (2^24: slot numbers stay far from the `u32::MAX` that
 /// marks "no slot" in links).
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::mq::MAX_MSGS;
+///
+/// assert!(shmkit::MessageQueue::anonymous(MAX_MSGS + 1, 8).is_err());
+/// ```
 pub const MAX_MSGS: usize = 1 << 24;
 /// The largest message size a queue may be created with (1 GiB).
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::mq::MAX_MSG_SIZE;
+///
+/// assert!(shmkit::MessageQueue::anonymous(1, MAX_MSG_SIZE + 1).is_err());
+/// ```
 pub const MAX_MSG_SIZE: usize = 1 << 30;
 
 /// Size of [`Control`].

@@ -50,6 +50,22 @@ impl FileMapping {
     /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) if it does not exist;
     /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) if the mode is refused;
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) if it is not a regular file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{FileMapping, OpenMode};
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-file-open-{}", std::process::id()));
+    /// let _cleanup = shmkit::RemoveOnDrop::file(&path);
+    /// std::fs::write(&path, [0u8; 100]).unwrap();
+    /// let file = FileMapping::open(&path, OpenMode::ReadOnly)?;
+    /// let region = shmkit::MappedRegion::map(&file)?;
+    /// assert_eq!(region.len(), 100);
+    /// let missing = FileMapping::open(path.with_extension("missing"), OpenMode::ReadOnly);
+    /// assert_eq!(missing.unwrap_err().kind(), shmkit::ErrorKind::NotFound);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>, mode: OpenMode) -> Result<FileMapping> {
         let path = path.as_ref();
         let fd = sys::open_file(path, mode == OpenMode::ReadWrite)?;
@@ -80,6 +96,19 @@ impl FileMapping {
     /// # Errors
     ///
     /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) if it does not exist, or the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{FileMapping, OpenMode};
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-file-remove-{}", std::process::id()));
+    /// let _cleanup = shmkit::RemoveOnDrop::file(&path);
+    /// std::fs::write(&path, [0u8; 100]).unwrap();
+    /// FileMapping::remove(&path)?;
+    /// assert!(!path.exists());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn remove(path: impl AsRef<Path>) -> Result<()> {
         sys::remove_file(path.as_ref())
     }
@@ -89,6 +118,18 @@ impl FileMapping {
     /// # Errors
     ///
     /// [`ErrorKind::Io`](crate::ErrorKind::Io) if the OS cannot report it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{FileMapping, OpenMode};
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-file-len-{}", std::process::id()));
+    /// let _cleanup = shmkit::RemoveOnDrop::file(&path);
+    /// std::fs::write(&path, [0u8; 100]).unwrap();
+    /// assert_eq!(FileMapping::open(&path, OpenMode::ReadOnly)?.len()?, 100);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         self.fd.len()
     }
@@ -98,16 +139,53 @@ impl FileMapping {
     /// # Errors
     ///
     /// As [`len`](FileMapping::len).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{FileMapping, OpenMode};
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-file-is-empty-{}", std::process::id()));
+    /// let _cleanup = shmkit::RemoveOnDrop::file(&path);
+    /// std::fs::write(&path, [0u8; 100]).unwrap();
+    /// assert!(!FileMapping::open(&path, OpenMode::ReadOnly)?.is_empty()?);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
 
     /// The path the file was opened with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{FileMapping, OpenMode};
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-file-path-{}", std::process::id()));
+    /// let _cleanup = shmkit::RemoveOnDrop::file(&path);
+    /// std::fs::write(&path, [0u8; 100]).unwrap();
+    /// assert_eq!(FileMapping::open(&path, OpenMode::ReadOnly)?.path(), path);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The mode the file was opened with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{FileMapping, OpenMode};
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-file-mode-{}", std::process::id()));
+    /// let _cleanup = shmkit::RemoveOnDrop::file(&path);
+    /// std::fs::write(&path, [0u8; 100]).unwrap();
+    /// let file = FileMapping::open(&path, OpenMode::ReadWrite)?;
+    /// assert_eq!(file.mode(), OpenMode::ReadWrite);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn mode(&self) -> OpenMode {
         self.mode
     }

@@ -27,7 +27,22 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::shm_safe::ShmSafe;
 use crate::sys;
 
+/// The longest mapping: 2^56 bytes, the largest user address space of any 64-bit Linux (x86-64
+/// with 5-level paging). A longer request can never succeed, so it is an invalid argument rather
+/// than a shortage of memory.
+pub(crate) const MAX_MAPPING_LEN: u64 = 1 << 56;
+
 /// Access advice for [`MappedRegion::advise`] (Boost's `advice_types`).
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{Advice, MappedRegion};
+///
+/// let region = MappedRegion::anonymous(1 << 16)?;
+/// region.advise(Advice::Sequential)?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Advice {
     /// No special treatment.
@@ -119,17 +134,62 @@ pub struct MapOptions {
 
 impl MapOptions {
     /// Default options: the whole object, with the access its handle allows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{MappedRegion, SharedMemory};
+    ///
+    /// let name = format!("doc-region-opts-new-{}", std::process::id());
+    /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+    /// let shm = SharedMemory::create(&name)?;
+    /// shm.set_len(3 * 4096)?;
+    /// let region = shmkit::MapOptions::new().map(&shm)?;
+    /// assert_eq!(region.len(), 3 * 4096);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn new() -> MapOptions {
         MapOptions::default()
     }
 
     /// Byte offset in the object where the region starts; any value (page rounding is hidden).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{MappedRegion, SharedMemory};
+    ///
+    /// let name = format!("doc-region-opts-offset-{}", std::process::id());
+    /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+    /// let shm = SharedMemory::create(&name)?;
+    /// shm.set_len(3 * 4096)?;
+    /// MappedRegion::map(&shm)?.write_at(5000, b"abc")?;
+    /// let region = MappedRegion::options().offset(5000).len(3).map(&shm)?;
+    /// let mut b = [0; 3];
+    /// region.read_at(0, &mut b)?;
+    /// assert_eq!(&b, b"abc"); // the bytes at 5000 of the object
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn offset(&mut self, offset: u64) -> &mut MapOptions {
         self.offset = offset;
         self
     }
 
     /// Length of the region in bytes; 0 (the default) maps from the offset to the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{MappedRegion, SharedMemory};
+    ///
+    /// let name = format!("doc-region-opts-len-{}", std::process::id());
+    /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+    /// let shm = SharedMemory::create(&name)?;
+    /// shm.set_len(3 * 4096)?;
+    /// let region = MappedRegion::options().len(100).map(&shm)?;
+    /// assert_eq!(region.len(), 100);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn len(&mut self, len: usize) -> &mut MapOptions {
         self.len = len;
         self
@@ -137,6 +197,25 @@ impl MapOptions {
 
     /// How to map; the default is [`Access::ReadWrite`] for objects opened read-write and
     /// [`Access::ReadOnly`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{MappedRegion, SharedMemory};
+    ///
+    /// let name = format!("doc-region-opts-access-{}", std::process::id());
+    /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+    /// let shm = SharedMemory::create(&name)?;
+    /// shm.set_len(3 * 4096)?;
+    /// let private = MappedRegion::options()
+    ///     .access(shmkit::Access::CopyOnWrite)
+    ///     .map(&shm)?;
+    /// private.write_at(0, b"mine")?; // not seen by the object
+    /// let mut b = [1; 4];
+    /// MappedRegion::map(&shm)?.read_at(0, &mut b)?;
+    /// assert_eq!(b, [0; 4]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn access(&mut self, access: Access) -> &mut MapOptions {
         self.access = Some(access);
         self
@@ -145,6 +224,27 @@ impl MapOptions {
     /// Ask for the region to start at `address` (page-aligned, and then the offset must be
     /// page-aligned too). It never replaces an existing mapping: if the range is taken or the
     /// kernel will not honour it, mapping fails with [`ErrorKind::Busy`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{MappedRegion, SharedMemory};
+    ///
+    /// let name = format!("doc-region-opts-address-{}", std::process::id());
+    /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+    /// let shm = SharedMemory::create(&name)?;
+    /// shm.set_len(3 * 4096)?;
+    /// // Map once to find a free range, release it, and ask for that address.
+    /// let probe = MappedRegion::options().len(4096).map(&shm)?;
+    /// let address = probe.as_ptr() as usize;
+    /// drop(probe);
+    /// match MappedRegion::options().address(address).len(4096).map(&shm) {
+    ///     Ok(region) => assert_eq!(region.as_ptr() as usize, address),
+    ///     // Another thread may have taken the range meanwhile: never replaced, refused.
+    ///     Err(e) => assert_eq!(e.kind(), shmkit::ErrorKind::Busy),
+    /// }
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn address(&mut self, address: usize) -> &mut MapOptions {
         self.address = Some(address);
         self
@@ -159,6 +259,20 @@ impl MapOptions {
     /// shared mapping of an object opened read-only; [`ErrorKind::Busy`] when an address was
     /// asked for and not granted; [`ErrorKind::Unsupported`] for copy-on-write, offsets or partial
     /// lengths on XSI segments; [`ErrorKind::OutOfMemory`] when the address space is exhausted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{MappedRegion, SharedMemory};
+    ///
+    /// let name = format!("doc-region-opts-map-{}", std::process::id());
+    /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+    /// let shm = SharedMemory::create(&name)?;
+    /// shm.set_len(3 * 4096)?;
+    /// let region = MappedRegion::options().offset(4096).map(&shm)?;
+    /// assert_eq!(region.len(), 2 * 4096); // from the offset to the end
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn map<M: Mappable + ?Sized>(&self, object: &M) -> Result<MappedRegion> {
         match object.source() {
             Source::Fd { fd, mode, what } => self.map_fd(fd, mode, &what),
@@ -309,6 +423,20 @@ fn round_up(n: usize, page: usize) -> Result<usize> {
 
 impl MappedRegion {
     /// Options for mapping part of an object; see [`MapOptions`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{MappedRegion, SharedMemory};
+    ///
+    /// let name = format!("doc-region-options-{}", std::process::id());
+    /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+    /// let shm = SharedMemory::create(&name)?;
+    /// shm.set_len(3 * 4096)?;
+    /// let region = MappedRegion::options().offset(4096).len(4096).map(&shm)?;
+    /// assert_eq!(region.len(), 4096);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn options() -> MapOptions {
         MapOptions::new()
     }
@@ -318,6 +446,23 @@ impl MappedRegion {
     /// # Errors
     ///
     /// As [`MapOptions::map`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{MappedRegion, SharedMemory};
+    ///
+    /// let name = format!("doc-region-map-{}", std::process::id());
+    /// let _cleanup = shmkit::RemoveOnDrop::shared_memory(&name);
+    /// let shm = SharedMemory::create(&name)?;
+    /// shm.set_len(3 * 4096)?;
+    /// let region = MappedRegion::map(&shm)?;
+    /// region.write_at(0, b"hello")?;
+    /// let mut b = [0; 5];
+    /// MappedRegion::map(&shm)?.read_at(0, &mut b)?; // another mapping sees it
+    /// assert_eq!(&b, b"hello");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn map<M: Mappable + ?Sized>(object: &M) -> Result<MappedRegion> {
         MapOptions::new().map(object)
     }
@@ -328,7 +473,8 @@ impl MappedRegion {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidArgument`] for `len == 0`; [`ErrorKind::OutOfMemory`].
+    /// [`ErrorKind::InvalidArgument`] for `len == 0` or above any address space (2^56 bytes);
+    /// [`ErrorKind::OutOfMemory`].
     ///
     /// # Examples
     ///
@@ -344,6 +490,15 @@ impl MappedRegion {
                 "anonymous shared memory needs a non-zero length",
             ));
         }
+        if len as u64 > MAX_MAPPING_LEN {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "anonymous shared memory of {len} bytes is larger than any address space \
+                     (at most {MAX_MAPPING_LEN} bytes)"
+                ),
+            ));
+        }
         let map_len = round_up(len, sys::page_size())?;
         let base = sys::map_anonymous_shared(map_len, None)?;
         Ok(MappedRegion {
@@ -357,21 +512,51 @@ impl MappedRegion {
     }
 
     /// The system page size, the granularity of mappings (Boost's `get_page_size`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let page = shmkit::MappedRegion::page_size();
+    /// assert!(page.is_power_of_two() && page >= 4096);
+    /// ```
     pub fn page_size() -> usize {
         sys::page_size()
     }
 
     /// The region's length in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = shmkit::MappedRegion::anonymous(100)?;
+    /// assert_eq!(region.len(), 100);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the region is empty (only after [`shrink_by`](MappedRegion::shrink_by) took all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!shmkit::MappedRegion::anonymous(1)?.is_empty());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// How the region is mapped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = shmkit::MappedRegion::anonymous(4096)?;
+    /// assert_eq!(region.access(), shmkit::Access::ReadWrite);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn access(&self) -> Access {
         self.access
     }
@@ -379,11 +564,32 @@ impl MappedRegion {
     /// The address of the first byte. Valid for [`len`](MappedRegion::len) bytes while the
     /// region lives; writing through it is only allowed if [`access`](MappedRegion::access) is
     /// writable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = shmkit::MappedRegion::anonymous(4096)?;
+    /// assert_eq!(region.as_ptr() as usize % shmkit::MappedRegion::page_size(), 0);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr
     }
 
     /// The address of the first byte, for writing (see [`as_ptr`](MappedRegion::as_ptr)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = shmkit::MappedRegion::anonymous(4096)?;
+    /// let p = region.as_mut_ptr();
+    /// // SAFETY: the byte is inside the region, which lives, and nothing else uses it.
+    /// unsafe { p.write(7) };
+    /// let mut b = [0];
+    /// region.read_at(0, &mut b)?;
+    /// assert_eq!(b, [7]);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn as_mut_ptr(&self) -> *mut u8 {
         self.ptr
     }
@@ -423,6 +629,18 @@ impl MappedRegion {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidArgument`] if the range is outside the region.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = shmkit::MappedRegion::anonymous(4096)?;
+    /// region.write_at(10, b"abc")?;
+    /// let mut b = [0; 3];
+    /// region.read_at(10, &mut b)?;
+    /// assert_eq!(&b, b"abc");
+    /// assert!(region.read_at(4095, &mut b).is_err()); // past the end
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         self.check_range(offset, buf.len())?;
         // SAFETY: the range is inside the mapping (checked), which stays mapped while `self`
@@ -439,6 +657,17 @@ impl MappedRegion {
     ///
     /// [`ErrorKind::PermissionDenied`] if the region is not writable;
     /// [`ErrorKind::InvalidArgument`] if the range is outside the region.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = shmkit::MappedRegion::anonymous(4096)?;
+    /// region.write_at(0, &42u64.to_ne_bytes())?;
+    /// let mut b = [0; 8];
+    /// region.read_at(0, &mut b)?;
+    /// assert_eq!(u64::from_ne_bytes(b), 42);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         self.check_writable()?;
         self.check_range(offset, data.len())?;
@@ -577,6 +806,19 @@ impl MappedRegion {
     /// As [`get`](MappedRegion::get), and in addition no reference to those bytes may exist in
     /// this process, and no other process may be using them yet (typically: the creator
     /// initialises an object before telling others about it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// let region = shmkit::MappedRegion::anonymous(4096)?;
+    /// // SAFETY: nothing else uses these bytes yet, and they are only used as an `AtomicU32`.
+    /// let counter = unsafe { region.put(0, AtomicU32::new(5)) }?;
+    /// counter.fetch_add(1, Ordering::Relaxed);
+    /// assert_eq!(counter.load(Ordering::Relaxed), 6);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub unsafe fn put<T: ShmSafe>(&self, offset: usize, value: T) -> Result<&T> {
         self.check_writable()?;
         let p = self.check_typed::<T>(offset)?;
@@ -594,6 +836,17 @@ impl MappedRegion {
     /// While the slice lives, no process (this one included, through another region or pointer)
     /// may write the bytes it covers. Prefer [`read_at`](MappedRegion::read_at) for memory that
     /// others write.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = shmkit::MappedRegion::anonymous(4096)?;
+    /// region.write_at(0, b"hi")?;
+    /// // SAFETY: nothing writes the region while the slice lives.
+    /// let bytes = unsafe { region.as_slice() };
+    /// assert_eq!(&bytes[..2], b"hi");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub unsafe fn as_slice(&self) -> &[u8] {
         // SAFETY: ptr..ptr+len is mapped and readable while `self` lives; the caller promises no
         // concurrent writes.
@@ -611,6 +864,19 @@ impl MappedRegion {
     ///
     /// While the slice lives, no other process, thread or region may read or write the bytes it
     /// covers. Prefer [`write_at`](MappedRegion::write_at) for shared memory in use by others.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut region = shmkit::MappedRegion::anonymous(4096)?;
+    /// // SAFETY: nothing else (no other thread, process or region) uses the bytes meanwhile.
+    /// let bytes = unsafe { region.as_mut_slice() }?;
+    /// bytes[..2].copy_from_slice(b"hi");
+    /// let mut b = [0; 2];
+    /// region.read_at(0, &mut b)?;
+    /// assert_eq!(&b, b"hi");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub unsafe fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
         self.check_writable()?;
         // SAFETY: ptr..ptr+len is mapped writable while `self` lives, `&mut self` excludes other
@@ -636,6 +902,22 @@ impl MappedRegion {
     ///
     /// [`ErrorKind::InvalidArgument`] if the range is outside the region;
     /// [`ErrorKind::Unsupported`] for XSI segments (they have no backing file).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{FileMapping, MappedRegion, OpenMode};
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-region-flush-{}", std::process::id()));
+    /// let _cleanup = shmkit::RemoveOnDrop::file(&path);
+    /// std::fs::write(&path, [0u8; 4096]).unwrap();
+    /// let file = FileMapping::open(&path, OpenMode::ReadWrite)?;
+    /// let region = MappedRegion::map(&file)?;
+    /// region.write_at(0, b"saved")?;
+    /// region.flush(0, 0)?; // on disk now
+    /// assert_eq!(&std::fs::read(&path).unwrap()[..5], b"saved");
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn flush(&self, offset: usize, len: usize) -> Result<()> {
         self.flush_impl(offset, len, true)
     }
@@ -645,6 +927,21 @@ impl MappedRegion {
     /// # Errors
     ///
     /// As [`flush`](MappedRegion::flush).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{FileMapping, MappedRegion, OpenMode};
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-region-flush-a-{}", std::process::id()));
+    /// let _cleanup = shmkit::RemoveOnDrop::file(&path);
+    /// std::fs::write(&path, [0u8; 4096]).unwrap();
+    /// let file = FileMapping::open(&path, OpenMode::ReadWrite)?;
+    /// let region = MappedRegion::map(&file)?;
+    /// region.write_at(0, b"later")?;
+    /// region.flush_async(0, 5)?; // written back soon
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn flush_async(&self, offset: usize, len: usize) -> Result<()> {
         self.flush_impl(offset, len, false)
     }
@@ -677,6 +974,14 @@ impl MappedRegion {
     /// # Errors
     ///
     /// The OS error if the kernel refuses the advice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = shmkit::MappedRegion::anonymous(1 << 16)?;
+    /// region.advise(shmkit::Advice::WillNeed)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn advise(&self, advice: Advice) -> Result<()> {
         if self.len == 0 {
             return Ok(());
@@ -701,6 +1006,16 @@ impl MappedRegion {
     ///
     /// [`ErrorKind::InvalidArgument`] if `bytes` exceeds the length;
     /// [`ErrorKind::Unsupported`] for XSI segments (they detach whole).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut region = shmkit::MappedRegion::anonymous(3 * 4096)?;
+    /// region.shrink_by(4096, true)?; // drop the last page
+    /// assert_eq!(region.len(), 2 * 4096);
+    /// assert!(region.shrink_by(1 << 20, true).is_err());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn shrink_by(&mut self, bytes: usize, from_back: bool) -> Result<()> {
         if self.kind == Kind::Xsi {
             return Err(Error::new(
@@ -771,7 +1086,7 @@ const WORD: usize = size_of::<usize>();
 ///
 /// # Safety
 /// `src..src+dst.len()` is mapped and readable.
-unsafe fn atomic_load(src: *const u8, dst: &mut [u8]) {
+pub(crate) unsafe fn atomic_load(src: *const u8, dst: &mut [u8]) {
     let n = dst.len();
     let mut i = 0;
     // SAFETY: every address read is in src..src+n (caller's contract); AtomicU8 and
@@ -799,7 +1114,7 @@ unsafe fn atomic_load(src: *const u8, dst: &mut [u8]) {
 ///
 /// # Safety
 /// `dst..dst+src.len()` is mapped and writable.
-unsafe fn atomic_store(dst: *mut u8, src: &[u8]) {
+pub(crate) unsafe fn atomic_store(dst: *mut u8, src: &[u8]) {
     let n = src.len();
     let mut i = 0;
     // SAFETY: every address written is in dst..dst+n (caller's contract), and words

@@ -23,21 +23,46 @@ pub struct Permissions(u32);
 
 impl Permissions {
     /// Permissions from Unix mode bits; only the `0o777` bits are kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = shmkit::Permissions::from_mode(0o640);
+    /// assert_eq!(p.mode(), 0o640);
+    /// ```
     pub const fn from_mode(mode: u32) -> Permissions {
         Permissions(mode & 0o777)
     }
 
     /// Read and write for the owner only (`0o600`), the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmkit::Permissions::owner_only().mode(), 0o600);
+    /// ```
     pub const fn owner_only() -> Permissions {
         Permissions(0o600)
     }
 
     /// Read and write for everyone (`0o666`), Boost's `set_unrestricted`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmkit::Permissions::unrestricted().mode(), 0o666);
+    /// ```
     pub const fn unrestricted() -> Permissions {
         Permissions(0o666)
     }
 
     /// The mode bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmkit::Permissions::default().mode(), 0o600);
+    /// ```
     pub const fn mode(self) -> u32 {
         self.0
     }

@@ -37,6 +37,20 @@ pub struct RemoveOnDrop {
 
 impl RemoveOnDrop {
     /// A guard removing the shared memory object `name` ([`SharedMemory::remove`](crate::SharedMemory::remove)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{RemoveOnDrop, SharedMemory};
+    ///
+    /// let name = format!("doc-rod-shm-{}", std::process::id());
+    /// {
+    ///     let _cleanup = RemoveOnDrop::shared_memory(&name);
+    ///     SharedMemory::create(&name)?;
+    /// } // removed here, also on a panic
+    /// assert!(SharedMemory::open(&name).is_err());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn shared_memory(name: impl Into<String>) -> RemoveOnDrop {
         RemoveOnDrop {
             target: Some(Target::Shm(name.into())),
@@ -44,6 +58,19 @@ impl RemoveOnDrop {
     }
 
     /// A guard removing the file at `path` ([`FileMapping::remove`](crate::FileMapping::remove)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::RemoveOnDrop;
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-rod-file-{}", std::process::id()));
+    /// {
+    ///     let _cleanup = RemoveOnDrop::file(&path);
+    ///     std::fs::write(&path, b"data").unwrap();
+    /// }
+    /// assert!(!path.exists());
+    /// ```
     pub fn file(path: impl Into<PathBuf>) -> RemoveOnDrop {
         RemoveOnDrop {
             target: Some(Target::File(path.into())),
@@ -51,11 +78,38 @@ impl RemoveOnDrop {
     }
 
     /// Drops the guard without removing anything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{RemoveOnDrop, SharedMemory};
+    ///
+    /// let name = format!("doc-rod-disarm-{}", std::process::id());
+    /// let cleanup = RemoveOnDrop::shared_memory(&name);
+    /// SharedMemory::create(&name)?;
+    /// cleanup.disarm(); // keep it after all
+    /// assert!(SharedMemory::open(&name).is_ok());
+    /// SharedMemory::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn disarm(mut self) {
         self.target = None;
     }
 
     /// Removes the object now, reporting errors (a missing object included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{RemoveOnDrop, SharedMemory};
+    ///
+    /// let name = format!("doc-rod-now-{}", std::process::id());
+    /// let cleanup = RemoveOnDrop::shared_memory(&name);
+    /// SharedMemory::create(&name)?;
+    /// cleanup.remove_now()?; // and see the error, if any
+    /// assert!(SharedMemory::open(&name).is_err());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn remove_now(mut self) -> Result<()> {
         match self.target.take() {
             Some(t) => remove(&t),

@@ -281,8 +281,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedMappedFile<M, I> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Busy`] while any process has the file open as a segment; as
-    /// [`open`](Self::open) otherwise.
+    /// [`ErrorKind::Busy`] while any process has the file open as a segment;
+    /// [`ErrorKind::OutOfMemory`] if the file system is full; [`ErrorKind::InvalidArgument`] for
+    /// `extra == 0` or a size beyond any address space (2^56 bytes); as [`open`](Self::open)
+    /// otherwise.
     ///
     /// # Examples
     ///

@@ -8,7 +8,7 @@ use super::manager::{Mode, SegmentManager};
 use super::mem::Mem;
 use super::open;
 use crate::alloc::{BestFit, MemoryAlgorithm};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 
 /// A managed segment in this process's heap: Boost's `managed_heap_memory`. The same objects
 /// and functions as a shared segment, for data built in one process and then, say, written to
@@ -43,8 +43,9 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedHeapMemory<M, I> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidArgument`] for a size below a page plus the algorithm's minimum;
-    /// [`ErrorKind::OutOfMemory`] if the heap cannot provide it.
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for a size below a page
+    /// plus the algorithm's minimum, or above any address space (2^56 bytes);
+    /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) if the heap cannot provide it.
     ///
     /// # Examples
     ///
@@ -68,8 +69,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedHeapMemory<M, I> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::OutOfMemory`] if the heap cannot provide the larger buffer (the segment is
-    /// unchanged).
+    /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) if the heap cannot provide the
+    /// larger buffer (the segment is unchanged);
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for `extra == 0` or a
+    /// size beyond any address space.
     ///
     /// # Examples
     ///
@@ -82,13 +85,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedHeapMemory<M, I> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn grow(&mut self, extra: usize) -> Result<()> {
-        let old = self.seg.size();
-        let area = (old - super::layout::AREA) & !15;
-        let new = extra
-            .max(32)
-            .checked_next_multiple_of(16)
-            .and_then(|e| (super::layout::AREA + area).checked_add(e))
-            .ok_or_else(|| Error::new(ErrorKind::OutOfMemory, "the grown size overflows"))?;
+        let new = open::grown_size(self.seg.size(), extra)?;
         // The lock is free: `&mut self` means no guard of this handle is alive, and a heap
         // segment has no other handles.
         let mem = self.seg.mem().heap_copy(new)?;

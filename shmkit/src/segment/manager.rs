@@ -415,15 +415,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let algo = M::open(arena)?;
         let seed = mem.load(C_ID);
         let registration = Self::register(&mem, seed, mode != Mode::ReadOnly)?;
-        let seg = SegmentManager {
-            _registration: registration,
-            algo: UnsafeCell::new(algo),
-            mem,
-            area: AREA,
-            seed,
-            mode,
-            _index: PhantomData,
-        };
+        let seg = Self::assemble(registration, algo, mem, seed, mode);
         if mode == Mode::CopyOnWrite {
             let g = seg.lock()?;
             seg.repair(&g)?;
@@ -445,15 +437,32 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         // A heap segment's grown buffer is at a new address: registered anew here, while the
         // old handle (and its registration) drops when the caller replaces it.
         let registration = Self::register(&mem, seed, true)?;
-        Ok(SegmentManager {
+        Ok(Self::assemble(
+            registration,
+            algo,
+            mem,
+            seed,
+            Mode::ReadWrite,
+        ))
+    }
+
+    /// A manager from its parts (the arena of `algo` lies in `mem`, at `AREA`).
+    fn assemble(
+        registration: Option<Registration>,
+        algo: M,
+        mem: Mem,
+        seed: u64,
+        mode: Mode,
+    ) -> Self {
+        SegmentManager {
             _registration: registration,
             algo: UnsafeCell::new(algo),
             mem,
             area: AREA,
             seed,
-            mode: Mode::ReadWrite,
+            mode,
             _index: PhantomData,
-        })
+        }
     }
 
     /// Registers the whole of `mem` in the per-process pointer registry as a mapping of segment
@@ -511,15 +520,7 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         let arena = unsafe { mem.arena(AREA, area_len) }?;
         let algo = M::open(arena)?;
         let seed = mem.load(C_ID);
-        Ok(SegmentManager {
-            _registration: None,
-            algo: UnsafeCell::new(algo),
-            mem,
-            area: AREA,
-            seed,
-            mode: Mode::ReadWrite,
-            _index: PhantomData,
-        })
+        Ok(Self::assemble(None, algo, mem, seed, Mode::ReadWrite))
     }
 
     /// [`SegmentHooks::allocate`].
@@ -2068,6 +2069,276 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             return Err(not_raw());
         }
         Ok(at)
+    }
+
+    /// Grows the raw block `h` in place into the free memory after it: to `preferred` usable
+    /// bytes if possible, else at least `min` (Boost's `allocation_command` with
+    /// `expand_fwd`). Returns the new usable size; the handle and the contents stay.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OutOfMemory`] if the block cannot reach `min` (nothing changes);
+    /// [`ErrorKind::InvalidArgument`] if `h` is not a raw block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let h = seg.allocate(64)?;
+    /// assert!(seg.expand_in_place(h, 128, 1024)? >= 1024);
+    /// assert!(seg.block_size(h)? >= 1024);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn expand_in_place(&self, h: Handle, min: usize, preferred: usize) -> Result<usize> {
+        let g = self.lock()?;
+        let at = self.raw_block(&g, h)?;
+        self.with_algo(&g, |a| a.expand_fwd(at - self.area, min, preferred))
+    }
+
+    /// Grows the raw block `h` backwards into the free memory before it (and forwards if that
+    /// is free too), moving its first `keep` bytes to the new start (Boost's `expand_bwd`,
+    /// with the move done for you). Returns the block's new handle and usable size; `h` no
+    /// longer names a block.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OutOfMemory`] if the block cannot reach `min` (nothing changes);
+    /// [`ErrorKind::InvalidArgument`] if `h` is not a raw block or `keep` exceeds its size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let a = seg.allocate(512)?;
+    /// let b = seg.allocate(64)?;
+    /// let _c = seg.allocate(64)?; // keeps `b` from growing forwards
+    /// // SAFETY: `b` is our raw block of at least 64 bytes; nobody else uses it.
+    /// unsafe { seg.raw_ptr(b)?.write_bytes(7, 64) };
+    /// seg.deallocate(a)?;
+    /// let (nb, size) = seg.expand_backwards(b, 64, 256, 512)?;
+    /// assert!(nb.as_u64() < b.as_u64() && size >= 512);
+    /// // SAFETY: as above, for the new block.
+    /// let first = unsafe { std::slice::from_raw_parts(seg.raw_ptr(nb)?, 64) };
+    /// assert!(first.iter().all(|&x| x == 7));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn expand_backwards(
+        &self,
+        h: Handle,
+        keep: usize,
+        min: usize,
+        preferred: usize,
+    ) -> Result<(Handle, usize)> {
+        let g = self.lock()?;
+        let at = self.raw_block(&g, h)?;
+        let size = self.with_algo(&g, |a| a.size_of(at - self.area))?;
+        if keep > size {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("cannot keep {keep} bytes of a block of {size}"),
+            ));
+        }
+        // No in-flight record: the algorithm's block chain is valid at every store, and a crash
+        // leaves either the old block or the merged one allocated.
+        let (start, new_size) =
+            self.with_algo(&g, |a| a.expand_bwd(at - self.area, min, preferred))?;
+        let start = start + self.area;
+        if keep > 0 && start != at {
+            let base = self.mem.base();
+            // SAFETY: `at..at + keep` and `start..start + keep` lie in the (now larger) block
+            // inside the segment, which is held under the lock and owned by the caller (a raw
+            // block); `copy` handles the overlap.
+            unsafe { std::ptr::copy(base.add(at), base.add(start), keep) };
+        }
+        Ok((Handle::from_u64(start as u64), new_size))
+    }
+
+    /// Shrinks the raw block `h` in place to at least `new_size` usable bytes, returning the
+    /// tail to the segment when it is large enough to form a block. Returns the new usable size.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] if `h` is not a raw block or `new_size` exceeds its size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let h = seg.allocate(4000)?;
+    /// let before = seg.free_memory()?;
+    /// assert!(seg.shrink_block(h, 100)? < 4000);
+    /// assert!(seg.free_memory()? > before);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn shrink_block(&self, h: Handle, new_size: usize) -> Result<usize> {
+        let g = self.lock()?;
+        let at = self.raw_block(&g, h)?;
+        self.with_algo(&g, |a| a.shrink_in_place(at - self.area, new_size))
+    }
+
+    /// Allocates one raw block per size, all or none (Boost's `allocate_many`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OutOfMemory`] if they do not all fit (none stays allocated).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let hs = seg.allocate_many(&[16, 32, 64])?;
+    /// assert_eq!(hs.len(), 3);
+    /// seg.deallocate_many(&hs)?;
+    /// assert!(seg.allocate_many(&[1 << 20, 8]).is_err());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn allocate_many(&self, sizes: &[usize]) -> Result<std::vec::Vec<Handle>> {
+        let g = self.lock()?;
+        let offs = self.with_algo(&g, |a| a.allocate_many(sizes))?;
+        Ok(offs
+            .into_iter()
+            .map(|o| Handle::from_u64((self.area + o) as u64))
+            .collect())
+    }
+
+    /// Frees raw blocks (Boost's `deallocate_many`). Every handle is checked first: if one is
+    /// not a raw block, nothing is freed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] if a handle is not a raw block of this segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let free = seg.free_memory()?;
+    /// let hs = seg.allocate_many(&[100; 4])?;
+    /// seg.deallocate_many(&hs)?;
+    /// assert_eq!(seg.free_memory()?, free);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn deallocate_many(&self, handles: &[Handle]) -> Result<()> {
+        let g = self.lock()?;
+        let mut offs = std::vec::Vec::with_capacity(handles.len());
+        for &h in handles {
+            offs.push(self.raw_block(&g, h)?);
+        }
+        offs.sort_unstable();
+        if offs.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "deallocate_many: a handle is listed twice",
+            ));
+        }
+        for at in offs {
+            self.mem.store(C_INFLIGHT, at as u64 | INFLIGHT_RAW_FREE);
+            let r = self.with_algo(&g, |a| a.deallocate(at - self.area));
+            self.mem.store(C_INFLIGHT, 0);
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Overwrites the segment's free memory with zeros (Boost's `zero_free_memory`), so that
+    /// what freed blocks held does not linger in the segment (or its file).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`] for a read-only handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let h = seg.allocate(64)?;
+    /// // SAFETY: our raw block of at least 64 bytes.
+    /// unsafe { seg.raw_ptr(h)?.write_bytes(0xAB, 64) };
+    /// seg.deallocate(h)?;
+    /// seg.zero_free_memory()?;
+    /// seg.check_sanity()?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn zero_free_memory(&self) -> Result<()> {
+        let g = self.lock()?;
+        self.with_algo(&g, |a| a.zero_free_memory())
+    }
+
+    /// Whether nothing is allocated: no object of any kind and no raw block (the name indexes'
+    /// own blocks do not count).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`] if the memory algorithm cannot list its blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// assert!(seg.all_memory_deallocated()?);
+    /// let h = seg.allocate(8)?;
+    /// assert!(!seg.all_memory_deallocated()?);
+    /// seg.deallocate(h)?;
+    /// assert!(seg.all_memory_deallocated()?);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn all_memory_deallocated(&self) -> Result<bool> {
+        let mut any = false;
+        let mut visit = |off: usize, size: usize| {
+            let at = self.area + off;
+            if !(size >= IDX_HEADER && is_idx_block(&self.mem, self.seed, at)) {
+                any = true;
+            }
+            Ok(())
+        };
+        match self.read_lock()? {
+            Some(g) => self.with_algo(&g, |a| a.for_each_allocated(&mut visit))?,
+            None => self.algo_ref().for_each_allocated(&mut visit)?,
+        }
+        Ok(!any)
+    }
+
+    /// Runs `f` under the segment lock if it is free now (or held by this thread), without
+    /// waiting: `Ok(None)` if another thread or process holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`] for a read-only handle; the repair's errors if the
+    /// previous holder died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::ManagedHeapMemory;
+    /// let seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16)?;
+    /// let n = seg.try_atomic(|s| s.named_count())?;
+    /// assert_eq!(n.transpose()?, Some(0));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn try_atomic<R>(&self, f: impl FnOnce(&Self) -> R) -> Result<Option<R>> {
+        if self.mode == Mode::ReadOnly {
+            return Err(read_only());
+        }
+        let _g = match self.lock_word()?.try_lock() {
+            Ok(g) => g,
+            Err(crate::sync::TryLockError::WouldBlock | crate::sync::TryLockError::TimedOut) => {
+                return Ok(None);
+            }
+            Err(crate::sync::TryLockError::OwnerDied(died)) => {
+                let mut g = died.into_inner();
+                self.repair(&g)?;
+                RecursiveMutexGuard::mark_consistent(&mut g);
+                g
+            }
+        };
+        Ok(Some(f(self)))
     }
 
     /// The usable size of the raw block `h`.

@@ -150,6 +150,26 @@ impl Mem {
         f(&mem)
     }
 
+    /// A fresh heap `Mem` holding a copy of the whole of `region` (which may be read-only):
+    /// the snapshot behind read-only and copy-on-write opens of System V segments.
+    pub(crate) fn heap_snapshot(region: &MappedRegion) -> Result<Mem> {
+        let mem = Mem::heap(region.len())?;
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut off = 0;
+        while off < region.len() {
+            let n = chunk.len().min(region.len() - off);
+            region.read_at(off, &mut chunk[..n])?;
+            let mut i = 0;
+            while i + 8 <= n {
+                let word = u64::from_ne_bytes(chunk[i..i + 8].try_into().unwrap_or([0; 8]));
+                mem.store(off + i, word);
+                i += 8;
+            }
+            off += n;
+        }
+        Ok(mem)
+    }
+
     /// A fresh heap `Mem` of `len` bytes (at least this one's) holding a copy of these bytes:
     /// growing a heap segment.
     pub(crate) fn heap_copy(&self, len: usize) -> Result<Mem> {

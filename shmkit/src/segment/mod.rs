@@ -134,6 +134,8 @@ pub(crate) const CONTROL_LAYOUT: (usize, usize) = (size_of::<layout::Control>(),
 mod manager;
 mod mem;
 mod open;
+/// Read-only access for `inspect`, whatever the algorithm and index.
+pub(crate) mod peek;
 mod shm;
 mod xsi;
 

@@ -96,6 +96,22 @@ pub(crate) fn open<D: Device, M: MemoryAlgorithm, I: NameIndex>(
     attach(dev, region, mode)
 }
 
+/// Opens the segment read-only or copy-on-write as a process-local snapshot: a heap copy of its
+/// bytes taken at open. For devices that cannot be mapped privately (System V segments attach
+/// shared or read-only only, and a read-only attachment would fault on the first lock a found
+/// `&Mutex` takes).
+pub(crate) fn open_snapshot<D: Device, M: MemoryAlgorithm, I: NameIndex>(
+    dev: &D,
+    kind: Kind,
+    mode: Mode,
+) -> Result<SegmentManager<M, I>> {
+    debug_assert_ne!(mode, Mode::ReadWrite);
+    let region = open_object(dev, segment_layout(kind), OpenConfig::default())?;
+    let copy = Mem::heap_snapshot(&region)?;
+    drop(region);
+    SegmentManager::attach(copy, mode, &dev.describe())
+}
+
 fn attach<D: Device, M: MemoryAlgorithm, I: NameIndex>(
     dev: &D,
     region: MappedRegion,
@@ -131,6 +147,11 @@ pub(crate) fn open_or_create<D: Device, M: MemoryAlgorithm, I: NameIndex>(
     Ok((seg, dev))
 }
 
+/// The largest segment: the longest mapping (2^56 bytes, the largest user address space of any
+/// 64-bit Linux). A bigger size can never be mapped, so it is an invalid argument, not a
+/// shortage of memory.
+pub(crate) const MAX_SEGMENT_SIZE: u64 = crate::region::MAX_MAPPING_LEN;
+
 pub(crate) fn check_size<M: MemoryAlgorithm, I: NameIndex>(size: usize) -> Result<()> {
     let min = SegmentManager::<M, I>::min_size();
     if size < min {
@@ -139,7 +160,46 @@ pub(crate) fn check_size<M: MemoryAlgorithm, I: NameIndex>(size: usize) -> Resul
             format!("a segment of {size} bytes is too small: at least {min} are needed"),
         ));
     }
+    if size as u64 > MAX_SEGMENT_SIZE {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "a segment of {size} bytes is larger than any address space \
+                 (at most {MAX_SEGMENT_SIZE} bytes)"
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// The size of a segment of `old` bytes grown by `extra` (at least 32, rounded up to 16).
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidArgument`] for `extra == 0` (growing by nothing is a caller's mistake,
+/// not a request for the minimum) and for a result above [`MAX_SEGMENT_SIZE`].
+pub(crate) fn grown_size(old: usize, extra: usize) -> Result<usize> {
+    if extra == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "growing a segment by 0 bytes: the extra size must be positive",
+        ));
+    }
+    let area = (old - super::layout::AREA) & !15;
+    extra
+        .max(32)
+        .checked_next_multiple_of(16)
+        .and_then(|e| (super::layout::AREA + area).checked_add(e))
+        .filter(|&new| new as u64 <= MAX_SEGMENT_SIZE)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "growing a segment of {old} bytes by {extra} makes it larger than any \
+                     address space (at most {MAX_SEGMENT_SIZE} bytes)"
+                ),
+            )
+        })
 }
 
 /// Grows the segment on `dev` (whose exclusive `flock` the caller holds) by `extra` bytes;
@@ -155,12 +215,7 @@ pub(crate) fn grow<D: Device, M: MemoryAlgorithm, I: NameIndex>(
     seg.atomic(|_| ())?;
     let old = seg.size();
     drop(seg);
-    let area = (old - super::layout::AREA) & !15;
-    let new = extra
-        .max(32)
-        .checked_next_multiple_of(16)
-        .and_then(|e| (super::layout::AREA + area).checked_add(e))
-        .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "the grown size overflows"))?;
+    let new = grown_size(old, extra)?;
     dev.set_len(new as u64)?;
     let mem = Mem::from_region(dev.map()?)?;
     drop(SegmentManager::<M, I>::grow_in_place(mem, &what)?);

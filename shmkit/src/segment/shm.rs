@@ -335,7 +335,9 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedSharedMemory<M, I> {
     ///
     /// [`ErrorKind::Busy`](crate::ErrorKind::Busy) while any process (this one included) has the
     /// segment open; [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) if `/dev/shm` is
-    /// full; as [`open`](Self::open) otherwise.
+    /// full;
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for `extra == 0` or a
+    /// size beyond any address space (2^56 bytes); as [`open`](Self::open) otherwise.
     ///
     /// # Examples
     ///

@@ -139,6 +139,73 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedXsiSharedMemory<M, I> {
         Ok(ManagedXsiSharedMemory { seg, dev })
     }
 
+    /// Opens the segment under `key` read-only: finds work, nothing can change it. System V
+    /// memory cannot be mapped privately, so the handle works on a snapshot of the segment
+    /// taken now (a heap copy): later changes by other processes are not seen. Needs only read
+    /// permission.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); changes through the handle are
+    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{ErrorKind, ManagedXsiSharedMemory, XsiKey};
+    /// let path = std::env::temp_dir().join(format!("doc-xsi-ro-{}", std::process::id()));
+    /// std::fs::write(&path, b"")?;
+    /// let key = XsiKey::from_path(&path, 3)?;
+    /// let seg: ManagedXsiSharedMemory = ManagedXsiSharedMemory::create(key, 1 << 16)?;
+    /// seg.construct("x", 5u32)?;
+    /// let ro: ManagedXsiSharedMemory = ManagedXsiSharedMemory::open_read_only(key)?;
+    /// assert_eq!(ro.find::<u32>("x")?, Some(&5));
+    /// assert_eq!(ro.construct("y", 1u32).unwrap_err().kind(), ErrorKind::PermissionDenied);
+    /// ManagedXsiSharedMemory::remove(seg.id())?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_read_only(key: XsiKey) -> Result<Self> {
+        Self::open_snapshot(key, Mode::ReadOnly)
+    }
+
+    /// Opens the segment under `key` copy-on-write: everything works, and every change stays in
+    /// this process. As for [`open_read_only`](Self::open_read_only), the handle works on a
+    /// snapshot taken now (repaired as if the lock's holder had died at that moment).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::{ManagedXsiSharedMemory, XsiKey};
+    /// let path = std::env::temp_dir().join(format!("doc-xsi-cow-{}", std::process::id()));
+    /// std::fs::write(&path, b"")?;
+    /// let key = XsiKey::from_path(&path, 4)?;
+    /// let seg: ManagedXsiSharedMemory = ManagedXsiSharedMemory::create(key, 1 << 16)?;
+    /// let cow: ManagedXsiSharedMemory = ManagedXsiSharedMemory::open_copy_on_write(key)?;
+    /// cow.construct("private", 1u8)?;
+    /// assert_eq!(cow.find::<u8>("private")?, Some(&1));
+    /// assert_eq!(seg.find::<u8>("private")?, None);
+    /// ManagedXsiSharedMemory::remove(seg.id())?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_copy_on_write(key: XsiKey) -> Result<Self> {
+        Self::open_snapshot(key, Mode::CopyOnWrite)
+    }
+
+    fn open_snapshot(key: XsiKey, mode: Mode) -> Result<Self> {
+        let dev = XsiDev {
+            xsi: XsiSharedMemory::open(key, OpenMode::ReadOnly)?,
+            key,
+        };
+        let seg = open::open_snapshot::<_, M, I>(&dev, Kind::Segment, mode)?;
+        Ok(ManagedXsiSharedMemory { seg, dev })
+    }
+
     /// Opens the segment under `key`, or creates it with `size` bytes (race-free).
     ///
     /// # Errors

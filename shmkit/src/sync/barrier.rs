@@ -119,6 +119,14 @@ impl Barrier {
     /// The most parties a barrier can have: 2^24 − 1. More than Linux can run threads at once
     /// (`pid_max` is at most 2^22), so a larger `n` could never complete anyway; it is treated as
     /// this.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::Barrier;
+    ///
+    /// assert_eq!(Barrier::new(u32::MAX).parties(), Barrier::MAX_PARTIES); // clamped
+    /// ```
     pub const MAX_PARTIES: u32 = ARRIVED_MASK;
 
     /// A barrier for `n` parties. `n == 0` is not a meaningful barrier and is treated as 1 (as

@@ -58,6 +58,18 @@ use crate::shm_safe::ShmSafe;
 pub trait Lockable: Sized {
     /// What is kept while the lock is released: enough to take it again (typically a reference
     /// to the lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Lockable, Mutex, MutexGuard};
+    ///
+    /// let m = Mutex::new(());
+    /// // For a mutex guard, what is kept is the mutex itself.
+    /// let guard: MutexGuard<'_, ()> = m.lock().unwrap();
+    /// let unlocked: <MutexGuard<'_, ()> as Lockable>::Unlocked = Lockable::unlock(guard);
+    /// assert!(std::ptr::eq(unlocked, &m));
+    /// ```
     type Unlocked;
 
     /// Releases the lock held by `guard`.
@@ -66,6 +78,16 @@ pub trait Lockable: Sized {
     ///
     /// Implementations may panic when the guard cannot release the lock (see the impl for
     /// [`RecursiveMutexGuard`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Lockable, Mutex};
+    ///
+    /// let m = Mutex::new(());
+    /// let _unlocked = Lockable::unlock(m.lock().unwrap());
+    /// assert!(!m.is_locked());
+    /// ```
     fn unlock(guard: Self) -> Self::Unlocked;
 
     /// Takes the lock again, waiting as long as it takes.
@@ -74,6 +96,17 @@ pub trait Lockable: Sized {
     ///
     /// [`OwnerDied`](crate::sync::OwnerDied) carrying the guard (the lock *is* held) if the lock reports that a previous
     /// owner died holding it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Lockable, Mutex, MutexGuard};
+    ///
+    /// let m = Mutex::new(7);
+    /// let unlocked = Lockable::unlock(m.lock().unwrap());
+    /// let guard = <MutexGuard<'_, i32> as Lockable>::relock(unlocked).unwrap();
+    /// assert_eq!(*guard, 7);
+    /// ```
     fn relock(unlocked: Self::Unlocked) -> LockResult<Self>;
 }
 

@@ -11,6 +11,27 @@ use crate::error::{Error, ErrorKind};
 ///
 /// Boost.Interprocess makes such a mutex unusable for good (`not_recoverable`); shmkit hands
 /// over the lock.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::sync::Mutex;
+///
+/// let m = std::sync::Arc::new(Mutex::new(0u32));
+/// let held = m.clone();
+/// let died = std::thread::spawn(move || {
+///     let _guard = held.lock().unwrap();
+///     panic!("dies holding the lock");
+/// });
+/// assert!(died.join().is_err());
+/// match m.lock() {
+///     Ok(_) => unreachable!("the owner died"),
+///     Err(died) => {
+///         let guard = died.recover(|g| **g = 0); // repair, mark consistent
+///         assert_eq!(*guard, 0);
+///     }
+/// }
+/// ```
 pub struct OwnerDied<G> {
     guard: G,
 }
@@ -21,16 +42,67 @@ impl<G> OwnerDied<G> {
     }
 
     /// The guard, still marked inconsistent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::Mutex;
+    ///
+    /// let m = std::sync::Arc::new(Mutex::new(0u32));
+    /// let held = m.clone();
+    /// let died = std::thread::spawn(move || {
+    ///     let _guard = held.lock().unwrap();
+    ///     panic!("dies holding the lock");
+    /// });
+    /// assert!(died.join().is_err());
+    /// let guard = m.lock().unwrap_err().into_inner(); // the lock is held
+    /// assert!(!m.is_consistent()); // and still marked until someone marks it
+    /// drop(guard);
+    /// ```
     pub fn into_inner(self) -> G {
         self.guard
     }
 
     /// The guard, by reference.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::Mutex;
+    ///
+    /// let m = std::sync::Arc::new(Mutex::new(0u32));
+    /// let held = m.clone();
+    /// let died = std::thread::spawn(move || {
+    ///     let _guard = held.lock().unwrap();
+    ///     panic!("dies holding the lock");
+    /// });
+    /// assert!(died.join().is_err());
+    /// let died = m.lock().unwrap_err();
+    /// assert_eq!(**died.get_ref(), 0);
+    /// ```
     pub fn get_ref(&self) -> &G {
         &self.guard
     }
 
     /// The guard, by mutable reference.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::Mutex;
+    ///
+    /// let m = std::sync::Arc::new(Mutex::new(0u32));
+    /// let held = m.clone();
+    /// let died = std::thread::spawn(move || {
+    ///     let _guard = held.lock().unwrap();
+    ///     panic!("dies holding the lock");
+    /// });
+    /// assert!(died.join().is_err());
+    /// let mut died = m.lock().unwrap_err();
+    /// **died.get_mut() = 42;
+    /// drop(died);
+    /// assert_eq!(*m.lock().unwrap_err().into_inner(), 42);
+    /// ```
     pub fn get_mut(&mut self) -> &mut G {
         &mut self.guard
     }
@@ -60,6 +132,19 @@ impl<G: Recover> OwnerDied<G> {
 }
 
 /// Guards whose lock can be marked consistent after an owner died. Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::sync::{LockResult, Recover};
+///
+/// /// Takes a lock, resetting the data with `reset` if an owner died.
+/// fn lock_or_reset<G: Recover>(r: LockResult<G>, reset: impl FnOnce(&mut G)) -> G {
+///     r.unwrap_or_else(|died| died.recover(reset))
+/// }
+/// let m = shmkit::sync::Mutex::new(3);
+/// assert_eq!(*lock_or_reset(m.lock(), |g| **g = 0), 3);
+/// ```
 pub trait Recover: sealed::Sealed {
     /// Marks the protected data consistent.
     fn mark_consistent(&mut self);
@@ -90,9 +175,34 @@ impl<G> From<OwnerDied<G>> for Error {
 }
 
 /// The result of a blocking lock: the guard, or [`OwnerDied`] carrying it.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::sync::{LockResult, Mutex, MutexGuard};
+///
+/// let m = Mutex::new(1);
+/// let r: LockResult<MutexGuard<'_, i32>> = m.lock();
+/// assert_eq!(*r.unwrap(), 1);
+/// ```
 pub type LockResult<G> = Result<G, OwnerDied<G>>;
 
 /// Why a `try_` or timed lock did not return a plain guard.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::sync::{Mutex, TryLockError};
+///
+/// let m = Mutex::new(());
+/// let _held = m.lock().unwrap();
+/// match m.try_lock() {
+///     Err(TryLockError::WouldBlock) => {} // someone holds it: do something else
+///     Err(TryLockError::TimedOut) => unreachable!("only timed locks time out"),
+///     Err(TryLockError::OwnerDied(died)) => drop(died.into_inner()),
+///     Ok(_) => unreachable!("held above"),
+/// }
+/// ```
 pub enum TryLockError<G> {
     /// The lock is held by someone else (from `try_` methods).
     WouldBlock,
@@ -103,6 +213,17 @@ pub enum TryLockError<G> {
 }
 
 /// The result of a `try_` or timed lock.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shmkit::sync::{Mutex, MutexGuard, TryLockResult};
+///
+/// let m = Mutex::new(());
+/// let r: TryLockResult<MutexGuard<'_, ()>> = m.lock_timeout(Duration::from_millis(10));
+/// assert!(r.is_ok());
+/// ```
 pub type TryLockResult<G> = Result<G, TryLockError<G>>;
 
 impl<G> fmt::Debug for TryLockError<G> {

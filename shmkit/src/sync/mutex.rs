@@ -64,6 +64,16 @@ unsafe impl<T: ShmSafe> ShmSafe for Mutex<T> {
 
 impl<T> Mutex<T> {
     /// A new, unlocked mutex holding `value`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::Mutex;
+    ///
+    /// static COUNT: Mutex<u32> = Mutex::new(0); // const: usable in statics
+    /// *COUNT.lock().unwrap() += 1;
+    /// assert_eq!(*COUNT.lock().unwrap(), 1);
+    /// ```
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
             raw: RawMutex::new(),
@@ -72,6 +82,13 @@ impl<T> Mutex<T> {
     }
 
     /// The protected value, consuming the mutex.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = shmkit::sync::Mutex::new(vec![1, 2]);
+    /// assert_eq!(m.into_inner(), [1, 2]);
+    /// ```
     pub fn into_inner(self) -> T {
         self.data.into_inner()
     }
@@ -106,6 +123,18 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// [`OwnerDied`] (carrying the guard: the lock *is* held) if a previous owner died holding
     /// it and the data has not been marked consistent since.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::Mutex;
+    ///
+    /// let m = Mutex::new(0u32);
+    /// *m.lock().unwrap() += 1;
+    /// // After an owner died the guard comes inside the error: repair, then mark consistent.
+    /// let guard = m.lock().unwrap_or_else(|died| died.recover(|g| **g = 0));
+    /// assert_eq!(*guard, 1);
+    /// ```
     #[inline]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         self.guard(self.raw.lock())
@@ -118,6 +147,18 @@ impl<T: ?Sized> Mutex<T> {
     /// [`TryLockError::WouldBlock`] if it is held; [`TryLockError::OwnerDied`] as for
     /// [`lock`](Mutex::lock). A lock held by a dead owner reads as held here: only blocking and
     /// timed locks probe the owner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Mutex, TryLockError};
+    ///
+    /// let m = Mutex::new(());
+    /// let guard = m.lock().unwrap();
+    /// assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+    /// drop(guard);
+    /// assert!(m.try_lock().is_ok());
+    /// ```
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
         self.try_guard(self.raw.try_lock(), TryLockError::WouldBlock)
     }
@@ -127,6 +168,24 @@ impl<T: ?Sized> Mutex<T> {
     /// # Errors
     ///
     /// [`TryLockError::TimedOut`]; [`TryLockError::OwnerDied`] as for [`lock`](Mutex::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmkit::sync::{Mutex, TryLockError};
+    ///
+    /// let m = Mutex::new(());
+    /// let guard = m.lock().unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let r = m.lock_timeout(Duration::from_millis(10));
+    ///         assert!(matches!(r, Err(TryLockError::TimedOut)));
+    ///     });
+    /// });
+    /// drop(guard);
+    /// assert!(m.lock_timeout(Duration::from_millis(10)).is_ok());
+    /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<MutexGuard<'_, T>> {
         if timeout.is_zero() {
             return self.try_guard(self.raw.try_lock(), TryLockError::TimedOut);
@@ -142,27 +201,85 @@ impl<T: ?Sized> Mutex<T> {
     /// # Errors
     ///
     /// As [`lock_timeout`](Mutex::lock_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use shmkit::sync::Mutex;
+    ///
+    /// let m = Mutex::new(5);
+    /// let guard = m.lock_until(Instant::now() + Duration::from_secs(1)).unwrap();
+    /// assert_eq!(*guard, 5);
+    /// ```
     pub fn lock_until(&self, deadline: Instant) -> TryLockResult<MutexGuard<'_, T>> {
         self.try_guard(self.raw.lock_until(deadline), TryLockError::TimedOut)
     }
 
     /// Whether the lock is held by anyone (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = shmkit::sync::Mutex::new(());
+    /// let guard = m.lock().unwrap();
+    /// assert!(m.is_locked());
+    /// drop(guard);
+    /// assert!(!m.is_locked());
+    /// ```
     pub fn is_locked(&self) -> bool {
         self.raw.is_locked()
     }
 
     /// Whether the data is marked consistent (a snapshot): `false` after an owner died until
     /// someone marks it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Mutex, MutexGuard};
+    ///
+    /// let m = std::sync::Arc::new(Mutex::new(0u32));
+    /// // A thread panics holding the lock: the next locker is told.
+    /// let held = m.clone();
+    /// let died = std::thread::spawn(move || {
+    ///     let _guard = held.lock().unwrap();
+    ///     panic!("dies holding the lock");
+    /// });
+    /// assert!(died.join().is_err());
+    /// assert!(!m.is_consistent());
+    /// let mut guard = m.lock().unwrap_err().into_inner();
+    /// MutexGuard::mark_consistent(&mut guard);
+    /// drop(guard);
+    /// assert!(m.is_consistent());
+    /// ```
     pub fn is_consistent(&self) -> bool {
         self.raw.is_consistent()
     }
 
     /// The protected value, through exclusive access (no locking needed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut m = shmkit::sync::Mutex::new(1);
+    /// *m.get_mut() = 2; // `&mut`: nobody else can hold the lock
+    /// assert_eq!(*m.lock().unwrap(), 2);
+    /// ```
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }
 
     /// The raw lock underneath.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = shmkit::sync::Mutex::new(());
+    /// let guard = m.lock().unwrap();
+    /// assert!(m.raw().is_owned_by_current_thread());
+    /// drop(guard);
+    /// ```
     pub fn raw(&self) -> &RawMutex {
         &self.raw
     }
@@ -197,6 +314,19 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 ///
 /// If dropped while the thread panics, the data is marked inconsistent (the next locker gets
 /// [`OwnerDied`]), as `std`'s poisoning does.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::sync::Mutex;
+///
+/// let m = Mutex::new(String::new());
+/// {
+///     let mut guard = m.lock().unwrap();
+///     guard.push_str("hi"); // DerefMut to the data
+/// } // unlocked here
+/// assert_eq!(*m.lock().unwrap(), "hi");
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
@@ -209,12 +339,42 @@ unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 impl<T: ?Sized> MutexGuard<'_, T> {
     /// Marks the data consistent after an [`OwnerDied`]: later lockers lock normally.
     /// (An associated function, so it cannot shadow a method of `T`.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Mutex, MutexGuard};
+    ///
+    /// let m = std::sync::Arc::new(Mutex::new(0u32));
+    /// // A thread panics holding the lock: the next locker is told.
+    /// let held = m.clone();
+    /// let died = std::thread::spawn(move || {
+    ///     let _guard = held.lock().unwrap();
+    ///     panic!("dies holding the lock");
+    /// });
+    /// assert!(died.join().is_err());
+    /// let mut guard = m.lock().unwrap_err().into_inner();
+    /// *guard = 0; // repair
+    /// MutexGuard::mark_consistent(&mut guard);
+    /// drop(guard);
+    /// assert!(m.lock().is_ok());
+    /// ```
     pub fn mark_consistent(this: &mut Self) {
         // SAFETY: the guard proves this thread holds the lock.
         unsafe { this.mutex.raw.mark_consistent() };
     }
 
     /// The mutex this guard locks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Mutex, MutexGuard};
+    ///
+    /// let m = Mutex::new(());
+    /// let guard = m.lock().unwrap();
+    /// assert!(std::ptr::eq(MutexGuard::mutex(&guard), &m));
+    /// ```
     pub fn mutex(this: &Self) -> &Mutex<T> {
         this.mutex
     }

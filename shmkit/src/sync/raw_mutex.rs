@@ -48,6 +48,17 @@ const FIRST_CHECK: Duration = Duration::from_millis(1);
 const MAX_CHECK: Duration = Duration::from_millis(50);
 
 /// How a lock was acquired.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::sync::{Acquired, RawMutex};
+///
+/// let m = RawMutex::new();
+/// assert_eq!(m.lock(), Acquired::Consistent);
+/// // SAFETY: this thread holds the lock.
+/// unsafe { m.unlock() };
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "OwnerDied means the protected data may be inconsistent"]
 pub enum Acquired {
@@ -84,6 +95,15 @@ pub struct RawMutex {
 
 impl RawMutex {
     /// An unlocked mutex (all bits zero).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// assert!(!m.is_locked());
+    /// ```
     pub const fn new() -> RawMutex {
         RawMutex {
             word: AtomicU32::new(0),
@@ -101,6 +121,18 @@ impl RawMutex {
 
     /// Acquires the lock, waiting as long as it takes. A dead owner is detected and the lock
     /// taken over ([`Acquired::OwnerDied`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// assert_eq!(m.lock(), Acquired::Consistent);
+    /// assert!(m.is_owned_by_current_thread());
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe { m.unlock() };
+    /// ```
     #[inline]
     pub fn lock(&self) -> Acquired {
         self.lock_as(sys::current_tid())
@@ -123,6 +155,20 @@ impl RawMutex {
 
     /// Acquires the lock if it is free right now. Does not probe the owner's liveness (that
     /// needs a system call); `lock` and the timed variants do.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// assert_eq!(m.try_lock(), Some(Acquired::Consistent));
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert_eq!(m.try_lock(), None));
+    /// });
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe { m.unlock() };
+    /// ```
     #[inline]
     pub fn try_lock(&self) -> Option<Acquired> {
         let tid = sys::current_tid();
@@ -138,6 +184,21 @@ impl RawMutex {
 
     /// Acquires the lock, waiting at most `timeout` (monotonic clock). A zero timeout is a
     /// [`try_lock`](RawMutex::try_lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// use std::time::Duration;
+    /// m.lock();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert_eq!(m.lock_timeout(Duration::from_millis(10)), None));
+    /// });
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe { m.unlock() };
+    /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Option<Acquired> {
         if timeout.is_zero() {
             return self.try_lock();
@@ -146,6 +207,19 @@ impl RawMutex {
     }
 
     /// Acquires the lock, waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// use std::time::{Duration, Instant};
+    /// let deadline = Instant::now() + Duration::from_secs(1);
+    /// assert_eq!(m.lock_until(deadline), Some(Acquired::Consistent));
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe { m.unlock() };
+    /// ```
     pub fn lock_until(&self, deadline: Instant) -> Option<Acquired> {
         self.lock_deadline(Deadline::at(deadline))
     }
@@ -231,6 +305,18 @@ impl RawMutex {
     /// # Safety
     ///
     /// The calling thread holds the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// m.lock();
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe { m.unlock() };
+    /// assert!(!m.is_locked());
+    /// ```
     #[inline]
     pub unsafe fn unlock(&self) {
         // SAFETY: forwarded contract; this is the calling thread's id.
@@ -284,6 +370,29 @@ impl RawMutex {
     /// # Safety
     ///
     /// The calling thread holds the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// m.lock();
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe {
+    ///     m.mark_inconsistent(); // as if this owner died
+    ///     m.unlock();
+    /// }
+    /// assert_eq!(m.lock(), Acquired::OwnerDied);
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe {
+    ///     m.mark_consistent(); // repaired
+    ///     m.unlock();
+    /// }
+    /// assert_eq!(m.lock(), Acquired::Consistent);
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe { m.unlock() };
+    /// ```
     pub unsafe fn mark_consistent(&self) {
         self.word.fetch_and(!INCONSISTENT, Ordering::Relaxed);
     }
@@ -294,21 +403,73 @@ impl RawMutex {
     /// # Safety
     ///
     /// The calling thread holds the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// m.lock();
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe {
+    ///     m.mark_inconsistent();
+    ///     m.unlock();
+    /// }
+    /// assert!(!m.is_consistent());
+    /// ```
     pub unsafe fn mark_inconsistent(&self) {
         self.word.fetch_or(INCONSISTENT, Ordering::Relaxed);
     }
 
     /// Whether the lock is held (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// m.lock();
+    /// assert!(m.is_locked());
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe { m.unlock() };
+    /// assert!(!m.is_locked());
+    /// ```
     pub fn is_locked(&self) -> bool {
         self.word.load(Ordering::Relaxed) & TID_MASK != 0
     }
 
     /// Whether the data is marked consistent (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// assert!(m.is_consistent());
+    /// ```
     pub fn is_consistent(&self) -> bool {
         self.word.load(Ordering::Relaxed) & INCONSISTENT == 0
     }
 
     /// Whether the calling thread holds the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{Acquired, RawMutex};
+    ///
+    /// let m = RawMutex::new();
+    /// m.lock();
+    /// assert!(m.is_owned_by_current_thread());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert!(!m.is_owned_by_current_thread()));
+    /// });
+    /// // SAFETY: this thread holds the lock.
+    /// unsafe { m.unlock() };
+    /// ```
     pub fn is_owned_by_current_thread(&self) -> bool {
         self.word.load(Ordering::Relaxed) & TID_MASK == sys::current_tid()
     }

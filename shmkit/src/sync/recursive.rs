@@ -56,6 +56,17 @@ unsafe impl<T: ShmSafe> ShmSafe for RecursiveMutex<T> {
 
 impl<T> RecursiveMutex<T> {
     /// A new, unlocked lock holding `value`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::RecursiveMutex;
+    ///
+    /// static LOG: RecursiveMutex<()> = RecursiveMutex::new(());
+    /// let outer = LOG.lock().unwrap();
+    /// let inner = LOG.lock().unwrap(); // the same thread again: no deadlock
+    /// drop((inner, outer));
+    /// ```
     pub const fn new(value: T) -> RecursiveMutex<T> {
         RecursiveMutex {
             raw: RawMutex::new(),
@@ -65,6 +76,13 @@ impl<T> RecursiveMutex<T> {
     }
 
     /// The protected value, consuming the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = shmkit::sync::RecursiveMutex::new(7);
+    /// assert_eq!(m.into_inner(), 7);
+    /// ```
     pub fn into_inner(self) -> T {
         self.data.into_inner()
     }
@@ -116,6 +134,20 @@ impl<T> RecursiveMutex<T> {
     /// # Panics
     ///
     /// If one thread nests more than `u32::MAX` guards.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use shmkit::sync::RecursiveMutex;
+    ///
+    /// let m = RecursiveMutex::new(Cell::new(0));
+    /// let a = m.lock().unwrap();
+    /// let b = m.lock().unwrap(); // nested: shared access, so the data uses interior mutability
+    /// b.set(a.get() + 1);
+    /// drop((b, a));
+    /// assert_eq!(m.lock().unwrap().get(), 1);
+    /// ```
     pub fn lock(&self) -> LockResult<RecursiveMutexGuard<'_, T>> {
         if let Some(g) = self.reenter() {
             return Ok(g);
@@ -128,6 +160,20 @@ impl<T> RecursiveMutex<T> {
     /// # Errors
     ///
     /// [`TryLockError::WouldBlock`]; [`TryLockError::OwnerDied`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{RecursiveMutex, TryLockError};
+    ///
+    /// let m = RecursiveMutex::new(());
+    /// let guard = m.lock().unwrap();
+    /// assert!(m.try_lock().is_ok()); // the owner may nest
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock))));
+    /// });
+    /// drop(guard);
+    /// ```
     pub fn try_lock(&self) -> TryLockResult<RecursiveMutexGuard<'_, T>> {
         if let Some(g) = self.reenter() {
             return Ok(g);
@@ -140,6 +186,20 @@ impl<T> RecursiveMutex<T> {
     /// # Errors
     ///
     /// [`TryLockError::TimedOut`]; [`TryLockError::OwnerDied`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmkit::sync::RecursiveMutex;
+    ///
+    /// let m = RecursiveMutex::new(());
+    /// let guard = m.lock().unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert!(m.lock_timeout(Duration::from_millis(10)).is_err()));
+    /// });
+    /// drop(guard);
+    /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RecursiveMutexGuard<'_, T>> {
         if let Some(g) = self.reenter() {
             return Ok(g);
@@ -153,11 +213,40 @@ impl<T> RecursiveMutex<T> {
     }
 
     /// Whether anyone holds the lock (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = shmkit::sync::RecursiveMutex::new(());
+    /// let guard = m.lock().unwrap();
+    /// assert!(m.is_locked());
+    /// drop(guard);
+    /// assert!(!m.is_locked());
+    /// ```
     pub fn is_locked(&self) -> bool {
         self.raw.is_locked()
     }
 
     /// Whether the data is marked consistent (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{RecursiveMutex, RecursiveMutexGuard};
+    ///
+    /// let m = std::sync::Arc::new(RecursiveMutex::new(()));
+    /// let held = m.clone();
+    /// let died = std::thread::spawn(move || {
+    ///     let _guard = held.lock().unwrap();
+    ///     panic!("dies holding the lock");
+    /// });
+    /// assert!(died.join().is_err());
+    /// assert!(!m.is_consistent());
+    /// let mut guard = m.lock().unwrap_err().into_inner();
+    /// RecursiveMutexGuard::mark_consistent(&mut guard);
+    /// drop(guard);
+    /// assert!(m.is_consistent());
+    /// ```
     pub fn is_consistent(&self) -> bool {
         self.raw.is_consistent()
     }
@@ -173,6 +262,14 @@ impl<T: fmt::Debug> fmt::Debug for RecursiveMutex<T> {
 
 /// Shared access to the data of a locked [`RecursiveMutex`]; the lock is released when the last
 /// guard of the owning thread is dropped.
+///
+/// # Examples
+///
+/// ```
+/// let m = shmkit::sync::RecursiveMutex::new(5);
+/// let guard = m.lock().unwrap();
+/// assert_eq!(*guard, 5); // Deref to the data (shared: guards may nest)
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RecursiveMutexGuard<'a, T> {
     mutex: &'a RecursiveMutex<T>,
@@ -181,6 +278,24 @@ pub struct RecursiveMutexGuard<'a, T> {
 
 impl<T> RecursiveMutexGuard<'_, T> {
     /// Marks the data consistent after an [`OwnerDied`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::{RecursiveMutex, RecursiveMutexGuard};
+    ///
+    /// let m = std::sync::Arc::new(RecursiveMutex::new(()));
+    /// let held = m.clone();
+    /// let died = std::thread::spawn(move || {
+    ///     let _guard = held.lock().unwrap();
+    ///     panic!("dies holding the lock");
+    /// });
+    /// assert!(died.join().is_err());
+    /// let mut guard = m.lock().unwrap_err().into_inner();
+    /// RecursiveMutexGuard::mark_consistent(&mut guard);
+    /// drop(guard);
+    /// assert!(m.lock().is_ok());
+    /// ```
     pub fn mark_consistent(this: &mut Self) {
         // SAFETY: the guard proves this thread holds the lock.
         unsafe { this.mutex.raw.mark_consistent() };

@@ -237,20 +237,34 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
         }
     }
 
-    /// Runs `f` with the map's segment, wherever the header is (see `Vec::with_seg`).
+    /// The segment, if the header is inside it and the segment is mapped writable here (for
+    /// what changes the map or lends `&mut` into it).
+    #[inline]
+    fn resident_mut(&self) -> Result<SegmentRef<'_>> {
+        let s = self.resident()?;
+        s.check_writable()?;
+        Ok(s)
+    }
+
+    /// Runs `f` with the map's segment, wherever the header is (see `Vec::with_seg`); a
+    /// segment mapped read-only is `PermissionDenied`.
     fn with_seg<R>(
         &mut self,
         f: impl FnOnce(&mut Self, &SegmentRef<'_>) -> Result<R>,
     ) -> Result<R> {
         match self.place()? {
             Where::Resident(s) => {
+                s.check_writable()?;
                 // SAFETY: `self` lies in the mapping and is borrowed for this whole call, so
                 // the mapping outlives `s`, which does not escape `f`.
                 let s = unsafe { s.detach_lifetime() };
                 f(self, &s)
             }
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| f(self, &s))
-                .unwrap_or_else(|| Err(crate::collections::not_mapped(id))),
+            Where::Detached(id) => SegmentRef::with_detached(id, |s| {
+                s.check_writable()?;
+                f(self, &s)
+            })
+            .unwrap_or_else(|| Err(crate::collections::not_mapped(id))),
             Where::Unbound => Err(crate::collections::unbound()),
         }
     }
@@ -425,7 +439,7 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
         if self.len == 0 {
             return None;
         }
-        let s = self.resident().unwrap_or_else(|e| fail(e));
+        let s = self.resident_mut().unwrap_or_else(|e| fail(e));
         let found = self.find(&s, key).unwrap_or_else(|e| fail(e));
         // SAFETY: as in `try_get`; `&mut self` makes the access exclusive in this process.
         found.map(|(p, i)| unsafe { &mut *val(p, i) })
@@ -693,7 +707,7 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
     where
         K: Ord,
     {
-        if let Ok(Where::Resident(s)) = self.place() {
+        if let Some(s) = SegmentRef::resident_writable(self, &self.seg) {
             // SAFETY: `self` lies in the mapping and is borrowed for this call.
             let s = unsafe { s.detach_lifetime() };
             let k = key.into_segment(&s)?;
@@ -1162,6 +1176,9 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
+        if let Err(e) = self.resident_mut() {
+            fail(e)
+        }
         IterMut {
             raw: self.raw_all().unwrap_or_else(|e| fail(e)),
         }
@@ -1331,6 +1348,9 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
         Q: Ord + ?Sized,
         R: RangeBounds<Q>,
     {
+        if let Err(e) = self.resident_mut() {
+            fail(e)
+        }
         RangeMut {
             raw: self.range_raw(&range).unwrap_or_else(|e| fail(e)),
         }
@@ -1496,8 +1516,8 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
     ///
     /// # Panics
     ///
-    /// If the map is not inside its segment, the key cannot be converted (segment full), or
-    /// the tree is corrupt.
+    /// If the map is not inside its segment, the segment is mapped read-only here, the key
+    /// cannot be converted (segment full), or the tree is corrupt.
     ///
     /// # Examples
     ///
@@ -1520,7 +1540,7 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
     where
         K: Ord,
     {
-        let s = self.resident().unwrap_or_else(|e| fail(e));
+        let s = self.resident_mut().unwrap_or_else(|e| fail(e));
         // SAFETY: `self` lies in the mapping and is borrowed for the entry's life.
         let s = unsafe { s.detach_lifetime() };
         let k = key.into_segment(&s).unwrap_or_else(|e| fail(e));
@@ -1936,7 +1956,7 @@ impl<'a, K: ShmSafe + Unpin + Ord, V: ShmSafe + Unpin, A: ShmAlloc> VacantEntry<
     /// ```
     pub fn try_insert(self, value: impl IntoSegment<V>) -> Result<&'a mut V> {
         let VacantEntry { key, map } = self;
-        let s = map.resident()?;
+        let s = map.resident_mut()?;
         // SAFETY: `map` lies in the mapping and is borrowed for `'a`.
         let s = unsafe { s.detach_lifetime() };
         let v = value.into_segment(&s)?;
@@ -2106,7 +2126,7 @@ impl<'a, K: ShmSafe + Unpin + Ord, V: ShmSafe + Unpin, A: ShmAlloc> OccupiedEntr
     /// ```
     pub fn remove_entry(self) -> (K, V) {
         let OccupiedEntry { key, map, .. } = self;
-        let s = map.resident().unwrap_or_else(|e| fail(e));
+        let s = map.resident_mut().unwrap_or_else(|e| fail(e));
         // SAFETY: `map` lies in the mapping and is borrowed for this call.
         let s = unsafe { s.detach_lifetime() };
         map.remove_owned(&s, key)

@@ -99,10 +99,12 @@ impl Tree<'_> {
     /// or child.
     #[inline(always)]
     fn prefetch(&self, at: usize) {
-        let mut off = at;
-        while off < at + IDX_HEADER + PAYLOAD {
+        // `at` comes from the segment unvalidated (`node` checks it next): saturate, so a link
+        // near `usize::MAX` is a short, harmless loop (Mem::prefetch ignores offsets outside the
+        // segment) and not an overflow panic.
+        let end = at.saturating_add(IDX_HEADER + PAYLOAD);
+        for off in (at..end).step_by(64) {
             self.mem.prefetch(off);
-            off += 64;
         }
     }
 
@@ -165,9 +167,11 @@ impl Tree<'_> {
     }
 
     fn add_len(&self, delta: isize) {
+        // The stored length is only a statistic, and any value may be there: saturate rather
+        // than overflow.
         let len = self.mem.load(self.root + R_LEN) as isize;
         self.mem
-            .store(self.root + R_LEN, (len + delta).max(0) as u64);
+            .store(self.root + R_LEN, len.saturating_add(delta).max(0) as u64);
     }
 
     /// Compares entry `i` of node `n` with `key`.

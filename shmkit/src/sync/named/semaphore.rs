@@ -46,6 +46,19 @@ impl NamedSemaphore {
     ///
     /// [`ErrorKind::AlreadyExists`](crate::ErrorKind::AlreadyExists) if the name is taken;
     /// [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName); OS errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-create-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 0)?;
+    /// assert_eq!(sem.value(), 0);
+    /// assert!(NamedSemaphore::create(&name, 0).is_err()); // the name is taken
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create(name: &str, initial: u32) -> Result<NamedSemaphore> {
         NamedSemaphore::create_with(name, initial, Permissions::default())
     }
@@ -55,6 +68,18 @@ impl NamedSemaphore {
     /// # Errors
     ///
     /// As [`create`](NamedSemaphore::create).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-create-with-{}", std::process::id());
+    /// let sem = NamedSemaphore::create_with(&name, 2, shmkit::Permissions::from_mode(0o640))?;
+    /// assert_eq!(sem.value(), 2);
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn create_with(
         name: &str,
         initial: u32,
@@ -72,6 +97,20 @@ impl NamedSemaphore {
     /// [`ErrorKind::Incompatible`](crate::ErrorKind::Incompatible) if `name` is not a shmkit
     /// semaphore; [`ErrorKind::Corrupted`](crate::ErrorKind::Corrupted) if its creator died while
     /// initialising it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-open-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 0)?;
+    /// let other = NamedSemaphore::open(&name)?; // as another process would
+    /// sem.post()?;
+    /// assert!(other.try_wait());
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open(name: &str) -> Result<NamedSemaphore> {
         NamedObject::open(name).map(|inner| NamedSemaphore { inner })
     }
@@ -82,6 +121,20 @@ impl NamedSemaphore {
     /// # Errors
     ///
     /// As [`open`](NamedSemaphore::open) and [`create`](NamedSemaphore::create).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-ooc-{}", std::process::id());
+    /// let a = NamedSemaphore::open_or_create(&name, 3)?;
+    /// let b = NamedSemaphore::open_or_create(&name, 9)?; // opens: the count stays 3
+    /// assert!(a.created() && !b.created());
+    /// assert_eq!(b.value(), 3);
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn open_or_create(name: &str, initial: u32) -> Result<NamedSemaphore> {
         NamedObject::open_or_create(name, Permissions::default(), Semaphore::new(initial))
             .map(|inner| NamedSemaphore { inner })
@@ -93,6 +146,19 @@ impl NamedSemaphore {
     ///
     /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound);
     /// [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-remove-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 1)?;
+    /// NamedSemaphore::remove(&name)?;
+    /// assert!(sem.try_wait()); // the handle keeps working
+    /// assert!(NamedSemaphore::open(&name).is_err());
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn remove(name: &str) -> Result<()> {
         SharedMemory::remove(name)
     }
@@ -103,41 +169,147 @@ impl NamedSemaphore {
     ///
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) if the count is at
     /// `u32::MAX`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-post-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 0)?;
+    /// sem.post()?;
+    /// assert_eq!(sem.value(), 1);
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn post(&self) -> Result<()> {
         self.inner.post()
     }
 
     /// Takes one from the count, waiting while it is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-wait-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 0)?;
+    /// sem.post()?;
+    /// sem.wait(); // a unit is there: returns at once
+    /// assert_eq!(sem.value(), 0);
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn wait(&self) {
         self.inner.wait()
     }
 
     /// Takes one from the count if it is positive now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-try-wait-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 0)?;
+    /// assert!(!sem.try_wait());
+    /// sem.post()?;
+    /// assert!(sem.try_wait());
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn try_wait(&self) -> bool {
         self.inner.try_wait()
     }
 
     /// Takes one from the count, waiting at most `timeout` (monotonic clock); `false` on timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-wait-timeout-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 0)?;
+    /// use std::time::Duration;
+    /// assert!(!sem.wait_timeout(Duration::from_millis(10)));
+    /// sem.post()?;
+    /// assert!(sem.wait_timeout(Duration::from_millis(10)));
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.inner.wait_timeout(timeout)
     }
 
     /// Takes one from the count, waiting until `deadline` at most; `false` on timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-wait-until-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 0)?;
+    /// use std::time::{Duration, Instant};
+    /// assert!(!sem.wait_until(Instant::now() + Duration::from_millis(10)));
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn wait_until(&self, deadline: Instant) -> bool {
         self.inner.wait_until(deadline)
     }
 
     /// The count (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-value-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 2)?;
+    /// assert_eq!(sem.value(), 2);
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn value(&self) -> u32 {
         self.inner.value()
     }
 
     /// The semaphore's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-name-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 0)?;
+    /// assert_eq!(sem.name(), name);
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         self.inner.name()
     }
 
     /// Whether this handle created the semaphore.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit::sync::NamedSemaphore;
+    ///
+    /// let name = format!("doc-nsem-created-{}", std::process::id());
+    /// let sem = NamedSemaphore::create(&name, 0)?;
+    /// assert!(sem.created());
+    /// assert!(!NamedSemaphore::open(&name)?.created());
+    /// NamedSemaphore::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn created(&self) -> bool {
         self.inner.created()
     }

@@ -104,6 +104,23 @@ pub(crate) fn open_file_nofollow(path: &Path, write: bool) -> Result<Fd> {
         path,
         flags | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
     )
+    .map_err(|e| {
+        // With O_NOFOLLOW, ELOOP means the last component is a symbolic link: a caller's
+        // mistake or a planted link, not an I/O failure.
+        if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) {
+            Error::from_io(
+                std::io::Error::from(Errno::LOOP),
+                format!(
+                    "{} is a symbolic link (or its path loops); segment files are never opened \
+                     through a link",
+                    path.display()
+                ),
+            )
+            .with_kind(ErrorKind::InvalidArgument)
+        } else {
+            e
+        }
+    })
 }
 
 /// `open(2)` with `O_CREAT | O_EXCL | O_NOFOLLOW`, read-write, close-on-exec: creates a new
