@@ -5,6 +5,7 @@
 //! table. Usage: `shmkit-xbench [substring of row names]`.
 
 mod alloc;
+mod coll_btree;
 mod coll_hash;
 mod coll_vec;
 mod mq;
@@ -26,7 +27,7 @@ impl Filter {
 
 fn main() {
     let want = Filter(std::env::args().nth(1));
-    let results: [(&str, Result<(), String>); 8] = [
+    let results: [(&str, Result<(), String>); 9] = [
         ("regions", regions::run(&want).map_err(|e| e.to_string())),
         ("sync", sync::run(&want).map_err(|e| e.to_string())),
         ("alloc", alloc::run(&want).map_err(|e| e.to_string())),
@@ -35,6 +36,10 @@ fn main() {
         ("pool", pool::run(&want).map_err(|e| e.to_string())),
         ("coll_vec", coll_vec::run(&want).map_err(|e| e.to_string())),
         ("hash", coll_hash::run(&want).map_err(|e| e.to_string())),
+        (
+            "coll_btree",
+            coll_btree::run(&want).map_err(|e| e.to_string()),
+        ),
     ];
     for (group, result) in results {
         if let Err(e) = result {

@@ -64,6 +64,8 @@
 
 mod arc;
 mod boxed;
+pub mod btree;
+pub mod flat;
 pub mod hash_map;
 pub mod hash_set;
 pub mod linked_list;
@@ -72,6 +74,8 @@ mod string;
 mod vec;
 pub mod vec_deque;
 
+pub use btree::{BTreeMap, BTreeSet};
+pub use flat::{FlatMap, FlatSet};
 pub use hash_map::{DefaultShmHasher, HashMap};
 pub use hash_set::HashSet;
 pub use segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};

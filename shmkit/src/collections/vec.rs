@@ -1520,6 +1520,11 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> IntoIterator for Vec<T, A> {
     ///
     /// If the vector cannot reach its segment.
     fn into_iter(mut self) -> std::vec::IntoIter<T> {
+        if self.buf.is_null() && self.len == 0 {
+            // Nothing allocated (a `Vec::new()` never filled): nothing to move or free, and
+            // perhaps no segment to reach.
+            return std::vec::Vec::new().into_iter();
+        }
         let out = self
             .with_seg(|v, s| {
                 v.check()?;
