@@ -145,3 +145,16 @@ fn shared_vector_example() {
         ],
     );
 }
+
+#[test]
+fn shared_map_example() {
+    run(
+        "shared_map",
+        &[
+            "parent: \"squares\" holds 100 entries, 7 -> 49",
+            "10..13 -> [(10, 100.0), (11, 121.0), (12, 144.0)]",
+            "parent: after the child, 60 entries; from 96 on: [(96, 9216.0), (98, 9604.0), (100, 10000.0)",
+            "bytes of nodes freed",
+        ],
+    );
+}
