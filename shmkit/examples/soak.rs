@@ -15,7 +15,9 @@
 //! - **Named objects**: each worker constructs and destroys objects named `n-<worker>-<k>`
 //!   whose value is derived from the name; every object found must match its name.
 //! - **Strings in a `Vec<String>`** under a second mutex: pushed, popped and removed; every
-//!   string must match the pattern it was written with.
+//!   string taken out must match the pattern it was written with. A worker killed while it
+//!   holds this lock may leave two headers half-swapped; the next locker gets `OwnerDied` and
+//!   repairs (keeps the strings that verify, each buffer once; sets the rest aside).
 //! - **A `HashMap<u64, String>`** under a third mutex: entries inserted and removed; every
 //!   value must be the string derived from its key.
 //! - **A message queue**: messages carry a checksum; every received one must verify.
@@ -45,6 +47,9 @@ const MAX_STRINGS: usize = 2048;
 struct Stats {
     ledger: AtomicU64,
     recoveries: AtomicU64,
+    /// Elements found torn by a recovering worker (a predecessor killed in the middle of moving
+    /// them) and set aside.
+    torn: AtomicU64,
     constructed: AtomicU64,
     destroyed: AtomicU64,
     strings: AtomicU64,
@@ -259,7 +264,7 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("strings missing")?;
     let s = strings.lock().unwrap_or_else(|died| {
         stats.recoveries.fetch_add(1, Ordering::Relaxed);
-        died.recover(|_| {})
+        died.recover(|s| repair_strings(s, stats))
     });
     let bad = s
         .iter()
@@ -276,7 +281,7 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("map missing")?;
     let m = map.lock().unwrap_or_else(|died| {
         stats.recoveries.fetch_add(1, Ordering::Relaxed);
-        died.recover(|_| {})
+        died.recover(|m| repair_map(m, stats))
     });
     let bad = m
         .iter()
@@ -308,11 +313,12 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     }
     let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
     println!(
-        "soak: {kills} kills; ledger {} updates (total {ledger_total}), {} lock recoveries; \
+        "soak: {kills} kills; ledger {} updates (total {ledger_total}), {} lock recoveries ({} torn elements set aside); \
          named objects {} constructed, {} destroyed, {objects} left; strings {} operations, \
          {string_count} left; map {} operations, {map_len} entries left; queue {} sent, {} received, {drained} drained; raw blocks {}",
         g(&stats.ledger),
         g(&stats.recoveries),
+        g(&stats.torn),
         g(&stats.constructed),
         g(&stats.destroyed),
         g(&stats.strings),
@@ -344,6 +350,39 @@ fn message_ok(m: &[u8]) -> bool {
         let check = u64::from_le_bytes(m[8..16].try_into().unwrap_or_default());
         check == mix(seq ^ m.len() as u64) && m[16..].iter().all(|&b| b == (seq as u8))
     }
+}
+
+/// What a worker does when it takes the strings' lock from a worker killed inside it: the dead
+/// one may have been in the middle of moving two headers (`swap_remove` swaps 32-byte headers,
+/// `remove` rotates them), leaving one torn or two pointing at the same buffer. Keep each valid
+/// string whose buffer no earlier one uses; set the others aside without dropping them (dropping
+/// a header that shares a buffer would free it under its twin), leaking their memory.
+fn repair_strings(s: &mut Vec<String>, stats: &Stats) {
+    let mut seen = std::collections::HashSet::new();
+    let mut i = 0;
+    while i < s.len() {
+        let keep = s[i]
+            .try_as_str()
+            .ok()
+            .filter(|t| string_ok(t))
+            .is_some_and(|t| seen.insert(t.as_ptr().addr()));
+        if keep {
+            i += 1;
+        } else {
+            std::mem::forget(s.swap_remove(i));
+            stats.torn.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The map's counterpart of [`repair_strings`]: entries whose value is not their key's string
+/// are removed.
+fn repair_map(m: &mut HashMap<u64, String>, stats: &Stats) {
+    let before = m.len();
+    m.retain(|k, v| v.try_as_str().ok() == Some(string_for(*k).as_str()));
+    stats
+        .torn
+        .fetch_add((before - m.len()) as u64, Ordering::Relaxed);
 }
 
 fn violation(stats: &Stats, what: std::fmt::Arguments<'_>) {
@@ -434,7 +473,7 @@ fn worker(seg_name: &str, queue_name: &str, w: u64) -> Result<(), Box<dyn std::e
             3 => {
                 let mut s = strings.lock().unwrap_or_else(|died| {
                     stats.recoveries.fetch_add(1, Ordering::Relaxed);
-                    died.recover(|_| {})
+                    died.recover(|s| repair_strings(s, stats))
                 });
                 if s.len() < MAX_STRINGS && rng.below(3) != 0 {
                     let _ = s.try_push(string_for(rng.next()));
@@ -471,7 +510,7 @@ fn worker(seg_name: &str, queue_name: &str, w: u64) -> Result<(), Box<dyn std::e
             5 => {
                 let mut m = map.lock().unwrap_or_else(|died| {
                     stats.recoveries.fetch_add(1, Ordering::Relaxed);
-                    died.recover(|_| {})
+                    died.recover(|m| repair_map(m, stats))
                 });
                 let k = rng.below(4096);
                 match rng.below(3) {
