@@ -911,3 +911,35 @@ fn zero_sized_elements() {
     seg.destroy::<Mutex<LinkedList<()>>>("l").unwrap();
     assert_eq!(seg.free_memory().unwrap(), free);
 }
+
+#[test]
+fn a_read_only_segment_reads_deques_and_lists_but_does_not_change_them() {
+    let name = unique_name("seq-ro");
+    let mut c = Cleanup::new();
+    c.shm(&name);
+    let seg: ManagedSharedMemory = ManagedSharedMemory::create(&name, 1 << 20).unwrap();
+    let d = seg
+        .construct("d", Mutex::new(VecDeque::<u32>::new()))
+        .unwrap();
+    d.lock().unwrap().reserve(8);
+    d.lock().unwrap().push_back(1);
+    let l = seg
+        .construct("l", Mutex::new(LinkedList::<u32>::new()))
+        .unwrap();
+    l.lock().unwrap().push_back(1);
+    let ro: ManagedSharedMemory = ManagedSharedMemory::open_read_only(&name).unwrap();
+    let rd = ro.find::<Mutex<VecDeque<u32>>>("d").unwrap().unwrap();
+    let mut rd = rd.lock().unwrap();
+    assert!(rd.capacity() > rd.len(), "room left: no allocation needed");
+    let e = rd.try_push_back(2).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert_eq!(rd.iter().copied().collect::<std::vec::Vec<_>>(), [1]);
+    let rl = ro.find::<Mutex<LinkedList<u32>>>("l").unwrap().unwrap();
+    let mut rl = rl.lock().unwrap();
+    let e = rl.try_pop_front().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert_eq!(rl.iter().copied().collect::<std::vec::Vec<_>>(), [1]);
+    // The writable handle still sees the values untouched.
+    assert_eq!(d.lock().unwrap().len(), 1);
+    assert_eq!(l.lock().unwrap().len(), 1);
+}

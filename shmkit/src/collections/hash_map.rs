@@ -598,19 +598,7 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe, A: ShmAlloc> HashMap<K,
         &mut self,
         f: impl FnOnce(&mut Self, &SegmentRef<'_>) -> Result<R>,
     ) -> Result<R> {
-        match self.place()? {
-            Where::Resident(s) => {
-                // Changes in a read-only (private) mapping would stay in this process unseen.
-                s.check_writable()?;
-                // SAFETY: `self` lies in the mapping and is borrowed for this whole call, so
-                // the mapping outlives `s`, which does not escape `f`.
-                let s = unsafe { s.detach_lifetime() };
-                f(self, &s)
-            }
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| f(self, &s))
-                .unwrap_or_else(|| Err(super::not_mapped(id))),
-            Where::Unbound => Err(super::unbound()),
-        }
+        super::with_seg_mut(self, |h| &h.seg, f)
     }
 
     /// The table, checked against `s` and the header's counts.

@@ -183,6 +183,50 @@ impl<'a> Where<'a> {
     }
 }
 
+/// Runs `f` with the segment the collection `h` belongs to, for a change: the mapping its header
+/// lies in, or, for a collection moved out of its segment, the segment's one mapping in this
+/// process (kept mapped while `f` runs). A read-only mapping is refused: it is private to this
+/// process, so a change there would be seen by no one.
+///
+/// Every collection's mutating methods go through this (or `Vec`'s inline fast path, which
+/// makes the same checks).
+pub(crate) fn with_seg_mut<H, R>(
+    h: &mut H,
+    base: fn(&H) -> &SegmentBase,
+    f: impl FnOnce(&mut H, &SegmentRef<'_>) -> Result<R>,
+) -> Result<R> {
+    match Where::of(&*h, base(h))? {
+        Where::Resident(s) => {
+            s.check_writable()?;
+            // SAFETY: the header lies in the mapping and is borrowed (through `h`) for this
+            // whole call, so the mapping outlives `s`, which does not escape `f`.
+            let s = unsafe { s.detach_lifetime() };
+            f(h, &s)
+        }
+        Where::Detached(id) => SegmentRef::with_detached(id, |s| {
+            s.check_writable()?;
+            f(h, &s)
+        })
+        .unwrap_or_else(|| Err(not_mapped(id))),
+        Where::Unbound => Err(unbound()),
+    }
+}
+
+/// [`with_seg_mut`] for reading: read-only mappings are fine.
+pub(crate) fn with_seg_ref<H, R>(
+    h: &H,
+    base: &SegmentBase,
+    f: impl FnOnce(&SegmentRef<'_>) -> Result<R>,
+) -> Result<R> {
+    match Where::of(h, base)? {
+        Where::Resident(s) => f(&s),
+        Where::Detached(id) => {
+            SegmentRef::with_detached(id, |s| f(&s)).unwrap_or_else(|| Err(not_mapped(id)))
+        }
+        Where::Unbound => Err(unbound()),
+    }
+}
+
 /// Panics with `e`'s message: the non-`try_` methods.
 #[cold]
 #[track_caller]

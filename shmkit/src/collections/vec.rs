@@ -299,21 +299,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
         &mut self,
         f: impl FnOnce(&mut Self, &SegmentRef<'_>) -> Result<R>,
     ) -> Result<R> {
-        match self.place()? {
-            Where::Resident(s) => {
-                s.check_writable()?;
-                // SAFETY: `self` lies in the mapping and is borrowed for this whole call, so the
-                // mapping outlives `s`, which does not escape `f`.
-                let s = unsafe { s.detach_lifetime() };
-                f(self, &s)
-            }
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| {
-                s.check_writable()?;
-                f(self, &s)
-            })
-            .unwrap_or_else(|| Err(super::not_mapped(id))),
-            Where::Unbound => Err(super::unbound()),
-        }
+        super::with_seg_mut(self, |h| &h.seg, f)
     }
 
     /// The buffer's address, checked for `n` elements.

@@ -287,27 +287,12 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> VecDeque<T, A> {
         &mut self,
         f: impl FnOnce(&mut Self, &SegmentRef<'_>) -> Result<R>,
     ) -> Result<R> {
-        match self.place()? {
-            Where::Resident(s) => {
-                // SAFETY: `self` lies in the mapping and is borrowed for this whole call, so the
-                // mapping outlives `s`, which does not escape `f`.
-                let s = unsafe { s.detach_lifetime() };
-                f(self, &s)
-            }
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| f(self, &s))
-                .unwrap_or_else(|| Err(super::not_mapped(id))),
-            Where::Unbound => Err(super::unbound()),
-        }
+        super::with_seg_mut(self, |h| &h.seg, f)
     }
 
     /// [`with_seg`](Self::with_seg) for reading.
     fn with_seg_ref<R>(&self, f: impl FnOnce(&SegmentRef<'_>) -> Result<R>) -> Result<R> {
-        match self.place()? {
-            Where::Resident(s) => f(&s),
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| f(&s))
-                .unwrap_or_else(|| Err(super::not_mapped(id))),
-            Where::Unbound => Err(super::unbound()),
-        }
+        super::with_seg_ref(self, &self.seg, f)
     }
 
     /// Checks the header's geometry.

@@ -252,31 +252,12 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, A: ShmAlloc> BTreeMap<K, V, A> {
         &mut self,
         f: impl FnOnce(&mut Self, &SegmentRef<'_>) -> Result<R>,
     ) -> Result<R> {
-        match self.place()? {
-            Where::Resident(s) => {
-                s.check_writable()?;
-                // SAFETY: `self` lies in the mapping and is borrowed for this whole call, so
-                // the mapping outlives `s`, which does not escape `f`.
-                let s = unsafe { s.detach_lifetime() };
-                f(self, &s)
-            }
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| {
-                s.check_writable()?;
-                f(self, &s)
-            })
-            .unwrap_or_else(|| Err(crate::collections::not_mapped(id))),
-            Where::Unbound => Err(crate::collections::unbound()),
-        }
+        crate::collections::with_seg_mut(self, |h| &h.seg, f)
     }
 
     /// Runs `f` with the map's segment for reading, wherever the header is.
     fn with_seg_ref<R>(&self, f: impl FnOnce(&SegmentRef<'_>) -> Result<R>) -> Result<R> {
-        match self.place()? {
-            Where::Resident(s) => f(&s),
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| f(&s))
-                .unwrap_or_else(|| Err(crate::collections::not_mapped(id))),
-            Where::Unbound => Err(crate::collections::unbound()),
-        }
+        crate::collections::with_seg_ref(self, &self.seg, f)
     }
 
     /// The root's offset and the height, checked.
