@@ -11,6 +11,13 @@
 #                                  `cargo build --release -p shmkit-bench` and
 #                                  target/release/shmkit-xbench (handy for testing).
 #   CARGO_TARGET_DIR               honoured when locating the cargo-built binary.
+#   ROUNDS=N                       run both sides N times, alternating (Boost, then shmkit,
+#                                  N times over); each side's median is then the median of its
+#                                  N medians, and the ratio the median of the N per-round
+#                                  ratios, with their range in an extra column. Rows whose
+#                                  figures depend on where the host places the two vCPUs
+#                                  (cross-process streams) move 2-5x over minutes; rounds
+#                                  measure both sides close together, many times.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,10 +73,21 @@ run_rows() {
     awk -F'\t' '$1 == "ROW" && NF == 3 { print $2 "\t" $3 }' "$TMP/raw" >>"$2"
 }
 
-: >"$TMP/boost"
-: >"$TMP/shmkit"
-for bin in "${BOOST_BINS[@]}"; do run_rows "$bin" "$TMP/boost"; done
-run_rows "$XBENCH" "$TMP/shmkit"
+: >"$TMP/rows"
+ROUNDS=${ROUNDS:-1}
+if ! [[ $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
+    log "error: ROUNDS must be a positive integer, not '$ROUNDS'"
+    exit 2
+fi
+for ((round = 1; round <= ROUNDS; round++)); do
+    [[ $ROUNDS -gt 1 ]] && log "round $round of $ROUNDS"
+    : >"$TMP/boost"
+    : >"$TMP/shmkit"
+    for bin in "${BOOST_BINS[@]}"; do run_rows "$bin" "$TMP/boost"; done
+    run_rows "$XBENCH" "$TMP/shmkit"
+    awk -v r="$round" -F'\t' '{ print "boost\t" r "\t" $1 "\t" $2 }' "$TMP/boost" >>"$TMP/rows"
+    awk -v r="$round" -F'\t' '{ print "shmkit\t" r "\t" $1 "\t" $2 }' "$TMP/shmkit" >>"$TMP/rows"
+done
 
 # --- Report ---------------------------------------------------------------------------
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -79,7 +97,7 @@ rustc=$(rustc --version 2>/dev/null || echo "rustc n/a")
 echo "$(date '+%Y-%m-%d %H:%M:%S %Z') · nproc $(nproc) · ${cpu:-unknown CPU} · Boost ${boost:-?} · $rustc"
 echo
 
-awk -F'\t' '
+awk -F'\t' -v rounds="$ROUNDS" '
 function fmt(ns, name,    s) {
     if (ns == "") return "—"
     ns += 0
@@ -96,16 +114,43 @@ function fmt(ns, name,    s) {
     return s
 }
 function add(name) { if (!(name in seen)) { seen[name] = 1; order[++n] = name } }
-FILENAME == ARGV[1] { add($1); boost[$1] = $2; next }
-                    { add($1); shm[$1] = $2 }
+# Median of the space-separated numbers in `list`.
+function median(list,    a, m, i, j, t) {
+    m = split(list, a, " ")
+    for (i = 2; i <= m; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    if (m == 0) return ""
+    return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+}
+{
+    add($3)
+    if ($1 == "boost") { b[$3] = b[$3] " " $4; bv[$3, $2] = $4 }
+    else               { s[$3] = s[$3] " " $4; sv[$3, $2] = $4 }
+}
 END {
-    print "| workload | Boost median | shmkit median | ratio shmkit/Boost |"
-    print "|---|---:|---:|---:|"
+    if (rounds > 1) {
+        print "| workload | Boost median | shmkit median | ratio shmkit/Boost (median of " rounds " rounds) | per-round range |"
+        print "|---|---:|---:|---:|---:|"
+    } else {
+        print "| workload | Boost median | shmkit median | ratio shmkit/Boost |"
+        print "|---|---:|---:|---:|"
+    }
     for (i = 1; i <= n; i++) {
         k = order[i]
-        b = (k in boost) ? boost[k] : ""
-        r = (k in shm) ? shm[k] : ""
-        ratio = (b != "" && r != "" && b + 0 > 0) ? sprintf("%.2f", r / b) : "—"
-        printf "| %s | %s | %s | %s |\n", k, fmt(b, k), fmt(r, k), ratio
+        bm = (k in b) ? median(b[k]) : ""
+        sm = (k in s) ? median(s[k]) : ""
+        ratios = ""; lo = ""; hi = ""
+        for (r = 1; r <= rounds; r++) {
+            if (((k, r) in bv) && ((k, r) in sv) && bv[k, r] + 0 > 0) {
+                q = sv[k, r] / bv[k, r]
+                ratios = ratios " " q
+                if (lo == "" || q < lo) lo = q
+                if (hi == "" || q > hi) hi = q
+            }
+        }
+        ratio = (ratios != "") ? sprintf("%.2f", median(ratios)) : "—"
+        if (rounds > 1)
+            printf "| %s | %s | %s | %s | %s |\n", k, fmt(bm, k), fmt(sm, k), ratio, (lo == "") ? "—" : sprintf("%.2f-%.2f", lo, hi)
+        else
+            printf "| %s | %s | %s | %s |\n", k, fmt(bm, k), fmt(sm, k), ratio
     }
-}' "$TMP/boost" "$TMP/shmkit"
+}' "$TMP/rows"

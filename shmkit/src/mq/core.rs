@@ -19,11 +19,11 @@ use crate::sys::{self, FutexWait};
 
 /// Messages up to this many bytes are copied inside one critical section; longer ones are
 /// reserved (or taken) under the lock, copied outside it, and committed (or freed) under the
-/// lock, so other senders and receivers are not held up by a long copy. Measured with one
-/// producer and one consumer process (ARCHITECTURE.md): copying in the critical section is as
-/// fast or faster up to 4-8 KiB (one lock round per operation instead of two), and a 4 KiB copy
-/// holds the lock for about 0.2 µs.
-pub(super) const COPY_IN_LOCK_MAX: usize = 4096;
+/// lock, so the sender's copy and the receiver's copy can overlap instead of queueing on the
+/// lock. Measured with one producer and one consumer process (ARCHITECTURE.md, "Operations"):
+/// a 4 KiB stream takes about half the time with the copies outside the lock; 64 B messages are
+/// faster with one critical section per operation.
+pub(super) const COPY_IN_LOCK_MAX: usize = 2048;
 
 /// The first and the longest interval between reclaim passes of a waiter that sleeps.
 const FIRST_CHECK: Duration = Duration::from_millis(1);
