@@ -826,3 +826,29 @@ fn growth_that_falls_back_to_the_minimum_gets_only_that_capacity() {
     assert!(v[0].iter().copied().eq((0..cap_a).map(|i| i ^ 0xA)));
     seg.check_sanity().unwrap();
 }
+
+#[test]
+fn a_vector_moved_out_of_a_heap_segment_frees_into_it_after_the_segment_grows() {
+    let mut seg: ManagedHeapMemory = ManagedHeapMemory::new(1 << 16).unwrap();
+    let taken = {
+        let m = seg
+            .construct("v", Mutex::new(ShmVec::<u64>::new()))
+            .unwrap();
+        let mut v = m.lock().unwrap();
+        v.extend(0..1000);
+        std::mem::take(&mut *v)
+    };
+    seg.grow(1 << 16).unwrap();
+    // The segment moved to a new buffer; the moved-out vector finds it by id.
+    assert_eq!(
+        taken.with_slice(|s| s.iter().sum::<u64>()).unwrap(),
+        499_500
+    );
+    let before = seg.free_memory().unwrap();
+    drop(taken);
+    assert!(
+        seg.free_memory().unwrap() >= before + 8000,
+        "the vector's buffer was not freed into the grown segment"
+    );
+    seg.check_sanity().unwrap();
+}

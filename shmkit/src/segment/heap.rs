@@ -86,9 +86,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> ManagedHeapMemory<M, I> {
     /// ```
     pub fn grow(&mut self, extra: usize) -> Result<()> {
         let new = open::grown_size(self.seg.size(), extra)?;
-        // The lock is free: `&mut self` means no guard of this handle is alive, and a heap
-        // segment has no other handles.
-        let mem = self.seg.mem().heap_copy(new)?;
+        // `&mut self` means no guard of this handle is alive, and a heap segment has no other
+        // handles; but a collection moved out of the segment can still free memory in it from
+        // another thread (through the pointer registry), so the copy is taken under the lock.
+        let mem = self.seg.locked_heap_copy(new)?;
         self.seg = SegmentManager::grow_in_place(mem, "heap segment")?;
         Ok(())
     }

@@ -465,6 +465,20 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         }
     }
 
+    /// A heap copy of the segment's bytes, `len` long, for growing a heap segment: taken under
+    /// the segment lock (a collection moved out of the segment may be freeing memory from
+    /// another thread through the registry, without this handle), with the copy's lock word
+    /// reset (it would otherwise name this thread as its holder forever).
+    pub(crate) fn locked_heap_copy(&self, len: usize) -> Result<Mem> {
+        let g = self.lock()?;
+        let mem = self.mem.heap_copy(len)?;
+        drop(g);
+        // SAFETY: nothing refers to the copy yet; the lock's bytes are only ever accessed as a
+        // `RecursiveMutex<()>`.
+        unsafe { mem.put(C_LOCK, RecursiveMutex::new(())) }?;
+        Ok(mem)
+    }
+
     /// Registers the whole of `mem` in the per-process pointer registry as a mapping of segment
     /// `seed` (validated non-zero), so that segment-relative pointers and
     /// [`ptr::handle_of`](crate::ptr::handle_of) work for objects inside. Two handles of one
