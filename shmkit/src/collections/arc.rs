@@ -8,9 +8,9 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-use super::boxed::{block_size, detached_pointer, empty_pointer, with_segment};
+use super::boxed::{block_size, detached_pointer, empty_pointer};
 use super::segment_ref::{AsSegment, SegmentRef};
-use super::{IntoSegment, Where, fail};
+use super::{IntoSegment, Where, fail, with_seg_ref};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ptr::{RelPtr, SegmentBase};
 use crate::shm_safe::ShmSafe;
@@ -281,7 +281,7 @@ impl<T: ShmSafe> Arc<T> {
         &self,
         f: impl FnOnce(&SegmentRef<'_>, &AtomicU64, &AtomicU64, &T) -> Result<R>,
     ) -> Result<R> {
-        with_segment(self, &self.seg, |s| {
+        with_seg_ref(self, &self.seg, |s| {
             let p = inner_ptr::<T>(s, self.offset()?)?;
             // SAFETY: this `Arc` holds a strong reference, so the block is allocated and its
             // value initialised; it is inside the mapping (checked), which stays mapped while
@@ -493,7 +493,7 @@ impl<T: ShmSafe> Arc<T> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn try_unwrap(this: Arc<T>) -> std::result::Result<T, Arc<T>> {
-        let r = with_segment(&this, &this.seg, |s| {
+        let r = with_seg_ref(&this, &this.seg, |s| {
             let off = this.offset()?;
             let p = inner_ptr::<T>(s, off)?;
             // SAFETY: as in `with_inner`.
@@ -527,7 +527,7 @@ impl<T: ShmSafe> Drop for Arc<T> {
         let Some(off) = self.ptr.offset() else {
             return;
         };
-        let _ = with_segment(self, &self.seg, |s| {
+        let _ = with_seg_ref(self, &self.seg, |s| {
             let p = inner_ptr::<T>(s, off)?;
             // Empty the header first: a crash from here on leaks this reference.
             self.ptr.set_null();
@@ -628,7 +628,7 @@ impl<T: ShmSafe> Weak<T> {
         f: impl FnOnce(&SegmentRef<'_>, u64, *mut ArcInner<T>) -> Result<R>,
     ) -> Result<R> {
         let off = self.ptr.offset().ok_or_else(|| empty_pointer("Weak"))?;
-        with_segment(self, &self.seg, |s| f(s, off, inner_ptr::<T>(s, off)?))
+        with_seg_ref(self, &self.seg, |s| f(s, off, inner_ptr::<T>(s, off)?))
     }
 
     /// A strong pointer, if the value is still alive (some strong owner remains, in any
@@ -981,7 +981,7 @@ impl<T: IntrusiveCount> IntrusivePtr<T> {
             .ptr
             .offset()
             .ok_or_else(|| empty_pointer("IntrusivePtr"))?;
-        with_segment(self, &self.seg, |s| {
+        with_seg_ref(self, &self.seg, |s| {
             let p = s.ptr::<T>(off, 1)?;
             // SAFETY: this pointer holds a reference, so the value is alive and initialised,
             // inside the mapping (checked) that stays mapped while `f` runs; shared access.
@@ -1111,7 +1111,7 @@ impl<T: IntrusiveCount> Drop for IntrusivePtr<T> {
         let Some(off) = self.ptr.offset() else {
             return;
         };
-        let _ = with_segment(self, &self.seg, |s| {
+        let _ = with_seg_ref(self, &self.seg, |s| {
             let p = s.ptr::<T>(off, 1)?;
             self.ptr.set_null();
             // SAFETY: this pointer held a reference, so the value is alive, inside the mapping

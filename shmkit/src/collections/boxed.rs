@@ -7,27 +7,10 @@ use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
 
 use super::segment_ref::{AsSegment, SegmentAlloc, SegmentRef, ShmAlloc};
-use super::{IntoSegment, Where, fail};
+use super::{IntoSegment, Where, fail, with_seg_ref};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ptr::{RelPtr, SegmentBase};
 use crate::shm_safe::ShmSafe;
-
-/// Runs `f` with the segment a header (holding `base`) belongs to: the one it lies in, or, for
-/// a header moved out of its segment, that segment's one mapping in this process (pinned while
-/// `f` runs). Used by the pointer types, whose headers change only through atomics.
-pub(crate) fn with_segment<H, R>(
-    header: &H,
-    base: &SegmentBase,
-    f: impl FnOnce(&SegmentRef<'_>) -> Result<R>,
-) -> Result<R> {
-    match Where::of(header, base)? {
-        Where::Resident(s) => f(&s),
-        Where::Detached(id) => {
-            SegmentRef::with_detached(id, |s| f(&s)).unwrap_or_else(|| Err(super::not_mapped(id)))
-        }
-        Where::Unbound => Err(super::unbound()),
-    }
-}
 
 /// The error for a pointer (box, `Arc`) asked for a reference while outside its segment.
 #[cold]
@@ -331,7 +314,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Box<T, A> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R> {
-        with_segment(self, &self.seg, |s| {
+        with_seg_ref(self, &self.seg, |s| {
             let p = self.value_ptr(s)?;
             // SAFETY: as in `try_get`, for the span of `f` (the mapping is pinned or borrowed).
             Ok(f(unsafe { &*p }))
@@ -356,7 +339,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Box<T, A> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R> {
-        with_segment(self, &self.seg, |s| {
+        with_seg_ref(self, &self.seg, |s| {
             let p = self.value_ptr(s)?;
             // SAFETY: as in `try_get_mut`: the box owns the value and `&mut self` is exclusive
             // (the header is only read here).
@@ -384,7 +367,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Box<T, A> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn try_into_inner(self) -> Result<T> {
-        with_segment(&self, &self.seg, |s| {
+        with_seg_ref(&self, &self.seg, |s| {
             let off = self.ptr.offset().ok_or_else(|| empty_pointer("box"))?;
             let p = s.ptr::<T>(off, 1)?;
             // Empty the header first: a crash from here on leaks the block.
@@ -423,7 +406,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Drop for Box<T, A> {
         let Some(off) = self.ptr.offset() else {
             return;
         };
-        let _ = with_segment(self, &self.seg, |s| {
+        let _ = with_seg_ref(self, &self.seg, |s| {
             let p = s.ptr::<T>(off, 1)?;
             self.ptr.set_null();
             // SAFETY: the initialised value, no longer reachable from the header: dropped once.
@@ -473,7 +456,7 @@ impl<T: ShmSafe + Unpin + Clone, A: ShmAlloc + Clone> Clone for Box<T, A> {
     ///
     /// If the segment is full or the box cannot reach its segment.
     fn clone(&self) -> Box<T, A> {
-        with_segment(self, &self.seg, |s| {
+        with_seg_ref(self, &self.seg, |s| {
             let p = self.value_ptr(s)?;
             // SAFETY: as in `with`.
             let v = unsafe { &*p }.clone();

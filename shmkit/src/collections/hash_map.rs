@@ -1696,12 +1696,7 @@ impl<K: ShmSafe + Unpin, V: ShmSafe + Unpin, S: ShmSafe, A: ShmAlloc> HashMap<K,
             let raw = self.raw(s)?;
             Ok(f(iter(raw, self.items)))
         };
-        match self.place()? {
-            Where::Resident(s) => read(&s),
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| read(&s))
-                .unwrap_or_else(|| Err(super::not_mapped(id))),
-            Where::Unbound => Err(super::unbound()),
-        }
+        super::with_seg_ref(self, &self.seg, read)
     }
 
     /// The entries, with mutable values.

@@ -479,12 +479,7 @@ impl<T: ShmSafe + Unpin, A: ShmAlloc> Vec<T, A> {
             // `f` runs; `&self` keeps this process from mutating them.
             Ok(f(unsafe { std::slice::from_raw_parts(p, self.len) }))
         };
-        match self.place()? {
-            Where::Resident(s) => read(&s),
-            Where::Detached(id) => SegmentRef::with_detached(id, |s| read(&s))
-                .unwrap_or_else(|| Err(super::not_mapped(id))),
-            Where::Unbound => Err(super::unbound()),
-        }
+        super::with_seg_ref(self, &self.seg, read)
     }
 
     /// Checks that this vector may be built in `s` directly (no lookup): `s` is writable and
