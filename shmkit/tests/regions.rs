@@ -357,12 +357,22 @@ fn address_hint_is_honoured_or_refused_never_forced() {
     let page = MappedRegion::page_size();
     shm.set_len(4 * page as u64).unwrap();
 
-    // Find a free address: map, note it, unmap.
-    let addr = {
-        let probe = MappedRegion::map(&shm).unwrap();
-        probe.as_ptr() as usize
+    // Find a free address: map, note it, unmap, map there. Tests run on threads of this
+    // process, so another mapping may take the range between the unmap and the hinted map; the
+    // hint is then refused with `Busy` (never forced over it), and we try a fresh address.
+    let mut attempt = 0;
+    let (addr, at) = loop {
+        attempt += 1;
+        let addr = {
+            let probe = MappedRegion::map(&shm).unwrap();
+            probe.as_ptr() as usize
+        };
+        match MappedRegion::options().address(addr).map(&shm) {
+            Ok(at) => break (addr, at),
+            Err(e) if e.kind() == ErrorKind::Busy && attempt < 50 => continue,
+            Err(e) => panic!("attempt {attempt}: {e}"),
+        }
     };
-    let at = MappedRegion::options().address(addr).map(&shm).unwrap();
     assert_eq!(at.as_ptr() as usize, addr);
     at.write_at(0, b"hinted").unwrap();
 
