@@ -231,6 +231,20 @@ impl Mem {
         Some(unsafe { AtomicU64::from_ptr(self.base.as_ptr().add(off).cast::<u64>()) })
     }
 
+    /// The `N` words from the 8-aligned `off`, if they lie inside the segment: one bounds check
+    /// for a structure read many times (a B-tree node during a search).
+    #[inline(always)]
+    pub(crate) fn words<const N: usize>(&self, off: usize) -> Option<&[AtomicU64; N]> {
+        if !off.is_multiple_of(8) || !self.contains(off, 8 * N) {
+            return None;
+        }
+        // SAFETY: `off..off + 8N` is inside the bytes, which stay valid while `self` lives (the
+        // constructors' contracts); the base is 16-aligned and `off` a multiple of 8, so the
+        // pointer is aligned for `AtomicU64` (and an array of them); atomics may alias memory
+        // other processes write.
+        Some(unsafe { &*self.base.as_ptr().add(off).cast::<[AtomicU64; N]>() })
+    }
+
     /// The word at `off` (rounded down to 8), or 0 outside the segment (a bug: debug builds
     /// panic).
     #[inline(always)]

@@ -38,6 +38,7 @@
 //! are one walk from the root.
 
 use std::cmp::Ordering;
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Space, corrupt};
 use crate::error::{Error, ErrorKind, Result};
@@ -59,6 +60,9 @@ const OBJS: usize = KEYS + 16 * CAP;
 const KIDS: usize = OBJS + 8 * CAP;
 const PAYLOAD: usize = KIDS + 8 * (CAP + 1) - IDX_HEADER;
 const _: () = assert!(PAYLOAD == 1008 && KIDS == 784 && OBJS == 536);
+/// A node's block: header and payload.
+const NODE_BYTES: usize = IDX_HEADER + PAYLOAD;
+const NODE_WORDS: usize = NODE_BYTES / 8;
 
 const R_ROOT: usize = 0;
 const R_LEN: usize = 8;
@@ -94,18 +98,18 @@ impl Tree<'_> {
         self.meta(at)
     }
 
-    /// Starts loading the whole node at once: the binary search would otherwise touch its key
-    /// lines one dependent miss after another, and then the line of the entry's object offset
-    /// or child.
+    /// Starts loading the whole node at once: the search would otherwise touch its key lines
+    /// one dependent miss after another, and then the line of the entry's object offset or
+    /// child.
     #[inline(always)]
     fn prefetch(&self, at: usize) {
-        // `at` comes from the segment unvalidated (`node` checks it next): saturate, so a link
-        // near `usize::MAX` is a short, harmless loop (Mem::prefetch ignores offsets outside the
-        // segment) and not an overflow panic.
-        let end = at.saturating_add(IDX_HEADER + PAYLOAD);
-        for off in (at..end).step_by(64) {
-            self.mem.prefetch(off);
+        // `at` comes from the segment unvalidated (`node` checks it next): a wild link prefetches
+        // wrapped offsets, which `Mem::prefetch` ignores outside the segment (a prefetch never
+        // faults anyway). A constant count, so the loop unrolls.
+        for line in 0..NODE_BYTES / 64 {
+            self.mem.prefetch(at.wrapping_add(64 * line));
         }
+        self.mem.prefetch(at.wrapping_add(NODE_BYTES - 1));
     }
 
     /// A node a walk arrives at: prefetched, then [`node`](Self::node).
@@ -189,19 +193,53 @@ impl Tree<'_> {
         Ok(o)
     }
 
-    /// The position of the first entry `>= key` in node `n`, and whether it equals `key`.
+    /// The position of the first entry `>= key` in node `n` (of `count` entries, checked by
+    /// [`node`](Self::node)), and whether it equals `key`.
+    ///
+    /// The prefix words compare as one 128-bit integer, and the lower bound is found without
+    /// data-dependent branches (the step count depends only on `count`): a name search visits
+    /// nodes in random order, where a branchy binary search mispredicts about every other step.
+    /// Names longer than the prefix that tie on it are told apart by their remaining bytes,
+    /// in the objects.
     #[inline]
     fn search(&self, n: usize, count: usize, key: &Key<'_>) -> Result<(usize, bool)> {
-        let (mut lo, mut hi) = (0, count);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match self.cmp(n, mid, key)? {
-                Ordering::Less => lo = mid + 1,
-                Ordering::Equal => return Ok((mid, true)),
-                Ordering::Greater => hi = mid,
+        let w = self
+            .mem
+            .words::<NODE_WORDS>(n)
+            .ok_or_else(|| corrupt("a B-tree node outside the segment", n))?;
+        let count = count.min(CAP);
+        let at = |i: usize| -> u128 {
+            let i = i.min(CAP - 1);
+            u128::from(w[KEYS / 8 + 2 * i].load(Relaxed)) << 64
+                | u128::from(w[KEYS / 8 + 2 * i + 1].load(Relaxed))
+        };
+        let k = u128::from(key.p0) << 64 | u128::from(key.p1);
+        if count == 0 {
+            return Ok((0, false));
+        }
+        let (mut base, mut len) = (0, count);
+        while len > 1 {
+            let half = len / 2;
+            base = if at(base + half) < k {
+                base + half
+            } else {
+                base
+            };
+            len -= half;
+        }
+        let mut i = base + usize::from(at(base) < k);
+        if key.is_short() {
+            return Ok((i, i < count && at(i) == k));
+        }
+        while i < count && at(i) == k {
+            let obj = w[OBJS / 8 + i].load(Relaxed) as usize;
+            match cmp_tail(self.mem, self.seed, obj, key)? {
+                Ordering::Less => i += 1,
+                Ordering::Equal => return Ok((i, true)),
+                Ordering::Greater => break,
             }
         }
-        Ok((lo, false))
+        Ok((i, false))
     }
 
     fn find(&self, key: &Key<'_>) -> Result<Option<ObjHeader>> {
