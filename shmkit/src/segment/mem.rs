@@ -291,6 +291,26 @@ impl Mem {
         let _ = off;
     }
 
+    /// [`prefetch`](Self::prefetch) of every cache line of `off..off + len`, with one bounds
+    /// check for the range (nothing is prefetched if it does not lie inside the segment).
+    #[inline(always)]
+    pub(crate) fn prefetch_range<const LEN: usize>(&self, off: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if self.contains(off, LEN) {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let p = self.base.as_ptr().wrapping_add(off);
+            for line in 0..LEN.div_ceil(64) {
+                // SAFETY: as in `prefetch`; the addresses are inside the bytes.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64 * line).cast::<i8>()) };
+            }
+            // SAFETY: as above (the range's last byte, whose line the loop misses when `off`
+            // is not line-aligned).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(LEN - 1).cast::<i8>()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = off;
+    }
+
     /// Zeroes the words of `off..off + len` (both rounded down to 8), clamped to the segment.
     pub(crate) fn zero(&self, off: usize, len: usize) {
         let end = off.saturating_add(len).min(self.len) & !7;

@@ -103,13 +103,9 @@ impl Tree<'_> {
     /// child.
     #[inline(always)]
     fn prefetch(&self, at: usize) {
-        // `at` comes from the segment unvalidated (`node` checks it next): a wild link prefetches
-        // wrapped offsets, which `Mem::prefetch` ignores outside the segment (a prefetch never
-        // faults anyway). A constant count, so the loop unrolls.
-        for line in 0..NODE_BYTES / 64 {
-            self.mem.prefetch(at.wrapping_add(64 * line));
-        }
-        self.mem.prefetch(at.wrapping_add(NODE_BYTES - 1));
+        // `at` comes from the segment unvalidated (`node` checks it next); a link outside the
+        // segment prefetches nothing.
+        self.mem.prefetch_range::<NODE_BYTES>(at);
     }
 
     /// A node a walk arrives at: prefetched, then [`node`](Self::node).
