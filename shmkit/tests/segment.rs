@@ -25,6 +25,8 @@ child_roles!(
     die_in_atomic,
     atomic_holder,
     xsi_reader,
+    churner,
+    stable_finder,
 );
 
 type Shm<I> = ManagedSharedMemory<BestFit, I>;
@@ -58,6 +60,7 @@ for_each_index!(
     random_operations_match_a_model,
     seq_fit_runs_the_same_operations,
     two_processes_race_on_10000_names,
+    lock_free_finds_never_miss_a_name_while_another_process_churns,
     find_or_construct_raced_by_8_processes_constructs_once,
     persistence_of_a_mapped_file_across_processes,
     read_only_and_copy_on_write,
@@ -614,6 +617,100 @@ fn two_processes_race_on_10000_names<I: NameIndex>(kind: &str) {
         assert_eq!(seg.find::<u64>(&format!("a-{i}")).unwrap(), None);
     }
     assert!(owners.len() <= 2, "{owners:?}");
+}
+
+/// Child: constructs and destroys names as fast as it can (growing and shrinking the index:
+/// B-tree splits and merges, hash table growth) until the `stop` flag is raised; reports how
+/// many rounds it made.
+fn churner(args: &[String]) {
+    fn run<I: NameIndex>(name: &str) {
+        let mut seg = open_shm::<I>(name);
+        let stop = |seg: &Shm<I>| {
+            seg.find::<AtomicU32>("stop")
+                .unwrap()
+                .unwrap()
+                .load(Ordering::Acquire)
+        };
+        let mut rounds = 0u64;
+        while stop(&seg) == 0 {
+            for i in 0..2000u64 {
+                seg.construct(&format!("churn-{rounds}-{i}"), i).unwrap();
+            }
+            for i in 0..2000u64 {
+                assert!(seg.destroy::<u64>(&format!("churn-{rounds}-{i}")).unwrap());
+            }
+            rounds += 1;
+        }
+        report("rounds", rounds);
+    }
+    by_index!(args[0].as_str(), run(&args[1]));
+}
+
+/// Child: finds every stable name over and over until the `stop` flag is raised; through a
+/// read-write handle each must be found with its value every time. A read-only handle cannot
+/// take the lock: when it cannot get a read no writer disturbed within its patience, it may
+/// miss or see `Corrupted` (as its docs say), but what it finds must be right; it reports how
+/// often it missed.
+fn stable_finder(args: &[String]) {
+    fn run<I: NameIndex>(name: &str, n: usize) {
+        let seg = open_shm::<I>(name);
+        let ro = Shm::<I>::open_read_only(name).unwrap();
+        let stop = seg.find::<AtomicU32>("stop").unwrap().unwrap();
+        let (mut finds, mut ro_misses) = (0u64, 0u64);
+        while stop.load(Ordering::Acquire) == 0 {
+            for i in 0..n {
+                let want = Some(&(i as u64 * 7));
+                assert_eq!(seg.find::<u64>(&format!("stable-{i}")).unwrap(), want);
+                match ro.find::<u64>(&format!("stable-{i}")) {
+                    Ok(Some(v)) => assert_eq!(Some(v), want),
+                    Ok(None) => ro_misses += 1,
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+                        ro_misses += 1;
+                    }
+                }
+                finds += 2;
+            }
+            assert_eq!(seg.find::<u64>("never-made").unwrap(), None);
+        }
+        report("finds", finds);
+        report("ro_misses", ro_misses);
+    }
+    by_index!(args[0].as_str(), run(&args[1], args[2].parse().unwrap()));
+}
+
+/// Finds run without the segment lock (module docs, "Finds without the lock"): while one
+/// process rebuilds the index over and over, another must find every name that stays, with its
+/// value, every time, and never get an error.
+fn lock_free_finds_never_miss_a_name_while_another_process_churns<I: NameIndex>(kind: &str) {
+    const STABLE: usize = 500;
+    let name = unique_name("seg-seqlock");
+    let mut c = Cleanup::new();
+    c.shm(&name);
+    let seg = Shm::<I>::create(&name, 16 << 20).unwrap();
+    for i in 0..STABLE {
+        seg.construct(&format!("stable-{i}"), i as u64 * 7).unwrap();
+    }
+    let stop = seg.construct("stop", AtomicU32::new(0)).unwrap();
+    let churn = child("churner").args([kind, &name]).spawn();
+    let finder = child("stable_finder")
+        .args([kind, &name, &STABLE.to_string()])
+        .spawn();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(1, Ordering::Release);
+    let churned: u64 = churn
+        .wait()
+        .assert_success()
+        .value("rounds")
+        .parse()
+        .unwrap();
+    let out = finder.wait();
+    let found: u64 = out.assert_success().value("finds").parse().unwrap();
+    let ro_misses: u64 = out.value("ro_misses").parse().unwrap();
+    assert!(churned > 0 && found > 0, "rounds {churned}, finds {found}");
+    eprintln!("{kind}: {churned} churn rounds, {found} finds, {ro_misses} read-only misses");
+    seg.check_sanity().unwrap();
+    assert_eq!(seg.named_count().unwrap(), STABLE + 1);
 }
 
 /// Child: waits for the start flag, then find_or_construct on one name with a slow

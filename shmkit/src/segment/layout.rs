@@ -13,7 +13,7 @@ use crate::sync::named::object::HEADER_SIZE;
 /// `Control::format`: `"SKSEG"`, then the segment layout version.
 pub(crate) const FORMAT: u64 = u64::from_le_bytes(*b"SKSEG\0\0\0") | (FORMAT_VERSION << 48);
 /// The segment layout version (control block, object headers, index blocks, hashing).
-pub(crate) const FORMAT_VERSION: u64 = 1;
+pub(crate) const FORMAT_VERSION: u64 = 2;
 
 /// The control block, at [`CTL`] (right after the 64-byte named-object header). Documentation
 /// of the layout: fields are accessed through [`Mem`] at their offsets.
@@ -29,7 +29,7 @@ pub(crate) struct Control {
     lock: RecursiveMutex<()>,
     inflight: u64,
     repairs: u64,
-    reserved0: u64,
+    seq: u64,
     named: [u64; 8],
     unique: [u64; 8],
     reserved: [u64; 6],
@@ -50,6 +50,10 @@ pub(crate) const C_AREA_LEN: usize = CTL + offset_of!(Control, area_len);
 pub(crate) const C_LOCK: usize = CTL + offset_of!(Control, lock);
 pub(crate) const C_INFLIGHT: usize = CTL + offset_of!(Control, inflight);
 pub(crate) const C_REPAIRS: usize = CTL + offset_of!(Control, repairs);
+/// The change sequence: odd while a writer holds the segment lock, bumped to the next even
+/// value when it lets go, so that a find can run without the lock and tell whether a writer
+/// ran meanwhile (a seqlock).
+pub(crate) const C_SEQ: usize = CTL + offset_of!(Control, seq);
 pub(crate) const C_NAMED: usize = CTL + offset_of!(Control, named);
 pub(crate) const C_UNIQUE: usize = CTL + offset_of!(Control, unique);
 

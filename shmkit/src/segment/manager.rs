@@ -5,11 +5,12 @@
 use std::cell::{RefCell, UnsafeCell};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{Ordering as AtomicOrdering, fence};
 
 use super::index::{self, IndexKind, NameIndex, Space};
 use super::layout::{
     AREA, C_AREA_LEN, C_AREA_OFF, C_FORMAT, C_ID, C_INDEX, C_INFLIGHT, C_LOCK, C_NAMED, C_REPAIRS,
-    C_SIZE, C_UNIQUE, CONSTRUCTING, FORMAT, IDX_HEADER, INFLIGHT_FREE, INFLIGHT_NEW_OBJECT,
+    C_SEQ, C_SIZE, C_UNIQUE, CONSTRUCTING, FORMAT, IDX_HEADER, INFLIGHT_FREE, INFLIGHT_NEW_OBJECT,
     INFLIGHT_RAW_FREE, InstanceKind, Key, LIVE, MAX_ALIGN, MAX_OBJECT_NAME, O_STATE, OBJ_HEADER,
     ObjHeader, is_idx_block, new_segment_id, value_pad, write_idx_header, write_padded,
 };
@@ -41,7 +42,51 @@ pub(crate) fn segment_layout(kind: Kind) -> Layout {
 }
 
 /// The segment lock's guard: proof that this thread holds the lock.
-type Guard<'a> = RecursiveMutexGuard<'a, ()>;
+/// The segment lock, held. The guard of a thread's outermost hold keeps the change sequence
+/// (`C_SEQ`) odd while it lives and moves it to the next even value when it drops, before the
+/// lock is released (fields drop after `drop`), so a lock-free find that saw the same even value
+/// before and after its reads knows that no writer ran in between (module docs, "Finds without
+/// the lock").
+struct Guard<'a> {
+    lock: RecursiveMutexGuard<'a, ()>,
+    mem: &'a Mem,
+    outermost: bool,
+}
+
+impl<'a> Guard<'a> {
+    /// Wraps a hold on the lock; `died`: the previous holder died (its odd sequence is ours to
+    /// end, whatever this thread's hold count says).
+    fn new(lock: RecursiveMutexGuard<'a, ()>, mem: &'a Mem, died: bool) -> Guard<'a> {
+        let outermost = died || RecursiveMutexGuard::is_outermost(&lock);
+        if outermost {
+            mem.store(C_SEQ, mem.load(C_SEQ) | 1);
+            // The odd value is ordered before every store this holder makes (a finder that
+            // reads any of them and then re-reads the sequence sees it changed).
+            fence(AtomicOrdering::Release);
+        }
+        Guard {
+            lock,
+            mem,
+            outermost,
+        }
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if self.outermost {
+            let seq = self.mem.load(C_SEQ) | 1;
+            self.mem.store_release(C_SEQ, seq.wrapping_add(1));
+        }
+    }
+}
+
+/// Lock-free attempts a find makes before it takes the lock (read-write handles).
+const OPTIMISTIC_TRIES: usize = 2;
+/// How long a read-only handle (which cannot take the lock) keeps retrying a find that raced
+/// a writer, yielding between attempts, before it answers from what it read (a writer that
+/// died holding the lock leaves the sequence odd until a read-write handle repairs it).
+const READ_ONLY_PATIENCE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// What [`SegmentManager::named_objects`] and [`unique_objects`](SegmentManager::unique_objects)
 /// report for each object.
@@ -476,6 +521,8 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         // SAFETY: nothing refers to the copy yet; the lock's bytes are only ever accessed as a
         // `RecursiveMutex<()>`.
         unsafe { mem.put(C_LOCK, RecursiveMutex::new(())) }?;
+        // The copy was taken under the lock: end its (odd) change sequence.
+        mem.store(C_SEQ, (mem.load(C_SEQ) | 1).wrapping_add(1));
         Ok(mem)
     }
 
@@ -640,24 +687,67 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             return Err(read_only());
         }
         match self.lock_word()?.lock() {
-            Ok(g) => Ok(g),
-            Err(died) => {
-                let mut g = died.into_inner();
-                self.repair(&g)?;
-                RecursiveMutexGuard::mark_consistent(&mut g);
-                Ok(g)
-            }
+            Ok(g) => Ok(Guard::new(g, &self.mem, false)),
+            Err(died) => self.recover(died.into_inner()),
         }
     }
 
-    /// The lock for reading: taken in read-write modes, not in read-only mode (finds there are
-    /// lock-free and validated).
+    /// A hold taken from a holder that died: repairs the segment, then marks the lock
+    /// consistent.
+    fn recover<'a>(&'a self, lock: RecursiveMutexGuard<'a, ()>) -> Result<Guard<'a>> {
+        let mut g = Guard::new(lock, &self.mem, true);
+        self.repair(&g)?;
+        RecursiveMutexGuard::mark_consistent(&mut g.lock);
+        Ok(g)
+    }
+
+    /// The lock for reading: taken in read-write modes, not in read-only mode (whose reads are
+    /// validated and take no lock).
     fn read_lock(&self) -> Result<Option<Guard<'_>>> {
         if self.mode == Mode::ReadOnly {
             Ok(None)
         } else {
             self.lock().map(Some)
         }
+    }
+
+    /// Runs `read` (a lookup that validates everything it reads) so that its answer is one the
+    /// segment held at some moment: without the lock while no writer runs meanwhile, else under
+    /// the lock (read-write handles) or from a last unchecked attempt (read-only handles).
+    fn read_consistent<R>(&self, read: impl Fn() -> Result<R>) -> Result<R> {
+        if let Some(r) = self.optimistic(&read) {
+            return r;
+        }
+        if self.mode == Mode::ReadOnly {
+            let start = std::time::Instant::now();
+            while start.elapsed() < READ_ONLY_PATIENCE {
+                std::thread::yield_now();
+                if let Some(r) = self.optimistic(&read) {
+                    return r;
+                }
+            }
+            return read();
+        }
+        let _g = self.lock()?;
+        read()
+    }
+
+    /// Up to [`OPTIMISTIC_TRIES`] lock-free runs of `read`; `None` if a writer held the lock
+    /// or ran during each of them.
+    fn optimistic<R>(&self, read: &impl Fn() -> Result<R>) -> Option<Result<R>> {
+        for _ in 0..OPTIMISTIC_TRIES {
+            let seq = self.mem.load_acquire(C_SEQ);
+            if seq & 1 == 1 {
+                return None;
+            }
+            let r = read();
+            // Orders the lookup's loads before the second read of the sequence.
+            fence(AtomicOrdering::Acquire);
+            if self.mem.load(C_SEQ) == seq {
+                return Some(r);
+            }
+        }
+        None
     }
 
     /// Runs `f` on the algorithm; the guard proves the lock is held.
@@ -1173,14 +1263,15 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn find<T: ShmSafe>(&self, name: &str) -> Result<Option<&T>> {
         let spec = self.named_spec(name)?;
-        let _g = self.read_lock()?;
-        match index::find(I::KIND, &self.mem, self.seed, C_NAMED, &spec.key)? {
-            None => Ok(None),
-            Some(h) => {
-                let h = self.typed::<T>(h, spec.kind, Some(false), &|| self.describe(&spec))?;
-                self.single(&h).map(Some)
+        self.read_consistent(|| {
+            match index::find(I::KIND, &self.mem, self.seed, C_NAMED, &spec.key)? {
+                None => Ok(None),
+                Some(h) => {
+                    let h = self.typed::<T>(h, spec.kind, Some(false), &|| self.describe(&spec))?;
+                    self.single(&h).map(Some)
+                }
             }
-        }
+        })
     }
 
     /// Finds the named array `name` of `T`s.
@@ -1200,14 +1291,15 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn find_array<T: ShmSafe>(&self, name: &str) -> Result<Option<&[T]>> {
         let spec = self.named_spec(name)?;
-        let _g = self.read_lock()?;
-        match index::find(I::KIND, &self.mem, self.seed, C_NAMED, &spec.key)? {
-            None => Ok(None),
-            Some(h) => {
-                let h = self.typed::<T>(h, spec.kind, Some(true), &|| self.describe(&spec))?;
-                self.slice(&h).map(Some)
+        self.read_consistent(|| {
+            match index::find(I::KIND, &self.mem, self.seed, C_NAMED, &spec.key)? {
+                None => Ok(None),
+                Some(h) => {
+                    let h = self.typed::<T>(h, spec.kind, Some(true), &|| self.describe(&spec))?;
+                    self.slice(&h).map(Some)
+                }
             }
-        }
+        })
     }
 
     /// Finds the named object `name`, or constructs it from `f()` if it does not exist: under
@@ -1392,14 +1484,15 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn find_unique<T: ShmSafe>(&self) -> Result<Option<&T>> {
         let names = Self::unique_names::<T>();
         let spec = self.unique_spec(&names)?;
-        let _g = self.read_lock()?;
-        match index::find(I::KIND, &self.mem, self.seed, C_UNIQUE, &spec.key)? {
-            None => Ok(None),
-            Some(h) => {
-                let h = self.typed::<T>(h, spec.kind, Some(false), &|| self.describe(&spec))?;
-                self.single(&h).map(Some)
+        self.read_consistent(|| {
+            match index::find(I::KIND, &self.mem, self.seed, C_UNIQUE, &spec.key)? {
+                None => Ok(None),
+                Some(h) => {
+                    let h = self.typed::<T>(h, spec.kind, Some(false), &|| self.describe(&spec))?;
+                    self.single(&h).map(Some)
+                }
             }
-        }
+        })
     }
 
     /// Destroys the unique object of type `T`; `Ok(false)` if there is none.
@@ -2341,16 +2434,11 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
             return Err(read_only());
         }
         let _g = match self.lock_word()?.try_lock() {
-            Ok(g) => g,
+            Ok(g) => Guard::new(g, &self.mem, false),
             Err(crate::sync::TryLockError::WouldBlock | crate::sync::TryLockError::TimedOut) => {
                 return Ok(None);
             }
-            Err(crate::sync::TryLockError::OwnerDied(died)) => {
-                let mut g = died.into_inner();
-                self.repair(&g)?;
-                RecursiveMutexGuard::mark_consistent(&mut g);
-                g
-            }
+            Err(crate::sync::TryLockError::OwnerDied(died)) => self.recover(died.into_inner())?,
         };
         Ok(Some(f(self)))
     }

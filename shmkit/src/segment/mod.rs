@@ -39,7 +39,7 @@
 //!
 //! | offset | field | meaning |
 //! |---:|---|---|
-//! | 64 | `format` | `"SKSEG"` and the segment layout version (1) |
+//! | 64 | `format` | `"SKSEG"` and the segment layout version (2) |
 //! | 72 | `index_kind` | 1 hashed, 2 ordered, 3 null: opening with another index is `Incompatible` |
 //! | 80 | `segment_id` | random, non-zero (8 bytes of `/dev/urandom`, or clocks, pid and a counter mixed); seeds name hashes and every check word |
 //! | 88 | `size` | the segment's size in bytes |
@@ -48,6 +48,7 @@
 //! | 112 | `lock` | the segment lock: a robust [`RecursiveMutex<()>`](crate::sync::RecursiveMutex) |
 //! | 120 | `inflight` | the block an operation is creating or freeing, and what it does to it |
 //! | 128 | `repairs` | how many crash repairs ran |
+//! | 136 | `seq` | the change sequence: odd while a writer holds the lock (see [Finds](#finds-without-the-lock)) |
 //! | 144 | `named` | the named index's root (8 words) |
 //! | 208 | `unique` | the unique index's root (8 words) |
 //!
@@ -84,6 +85,22 @@
 //! Everything read from the segment is validated before use (offsets, sizes, counts, check
 //! words) and every walk is bounded, so broken bytes give [`ErrorKind::Corrupted`], never an
 //! out-of-bounds access or a hang. [`SegmentManager::check_sanity`] checks all of the above.
+//!
+//! # Finds without the lock
+//!
+//! Every change to the segment (allocations, objects, indexes, repairs) happens under the
+//! segment lock, and the outermost holder makes the `seq` word odd when it takes the lock and
+//! the next even value before it lets go. `find`, `find_array` and `find_unique` first run
+//! without the lock: read `seq` (an even value), look the name up, then read `seq` again; if it
+//! did not change, no writer ran in between and the answer stands; otherwise (or if `seq` was
+//! odd) they retry once, then take the lock as Boost's finds always do. So finds from many
+//! processes do not contend on the lock's cache line and do not wait behind one another.
+//! A lookup that races a writer may read half-changed bytes; it validates everything it reads
+//! (as it must against a hostile peer anyway), so it gets an error or a wrong answer, never an
+//! out-of-bounds access, and the changed `seq` throws that answer away. Read-only handles,
+//! which cannot take the lock, retry for a while and then answer from what they read, as
+//! before. A writer that dies leaves `seq` odd; the next holder repairs the segment and makes
+//! it even.
 //!
 //! # Crash recovery
 //!

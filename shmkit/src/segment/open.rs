@@ -109,6 +109,13 @@ pub(crate) fn open_snapshot<D: Device, M: MemoryAlgorithm, I: NameIndex>(
     let region = open_object(dev, segment_layout(kind), OpenConfig::default())?;
     let copy = Mem::heap_snapshot(&region)?;
     drop(region);
+    // A copy taken while a writer held the lock carries an odd change sequence that no one
+    // will end: this private copy has no writers, so end it here (finds would otherwise wait
+    // for it).
+    let seq = copy.load(super::layout::C_SEQ);
+    if seq & 1 == 1 {
+        copy.store(super::layout::C_SEQ, seq.wrapping_add(1));
+    }
     SegmentManager::attach(copy, mode, &dev.describe())
 }
 

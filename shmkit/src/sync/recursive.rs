@@ -303,6 +303,12 @@ impl<T> RecursiveMutexGuard<'_, T> {
 }
 
 impl<'a, T> RecursiveMutexGuard<'a, T> {
+    /// Whether this guard is the calling thread's only hold on the lock (its release releases
+    /// the lock).
+    pub(crate) fn is_outermost(this: &Self) -> bool {
+        this.mutex.count.load(Ordering::Relaxed) == 1
+    }
+
     /// Releases the lock and returns the mutex, for condition variables that take it again
     /// after waiting; `Err(guard)` if this thread holds other guards of the lock too (releasing
     /// this one would not release the lock).
