@@ -696,7 +696,12 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// consistent.
     fn recover<'a>(&'a self, lock: RecursiveMutexGuard<'a, ()>) -> Result<Guard<'a>> {
         let mut g = Guard::new(lock, &self.mem, true);
-        self.repair(&g)?;
+        if let Err(e) = self.repair(&g) {
+            // The segment is not repaired: leave the change sequence odd, so lock-free finds
+            // go to the lock (and meet the error) instead of reading the broken state.
+            g.outermost = false;
+            return Err(e);
+        }
         RecursiveMutexGuard::mark_consistent(&mut g.lock);
         Ok(g)
     }
