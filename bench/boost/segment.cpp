@@ -1,7 +1,7 @@
 // Boost.Interprocess side of the managed segment rows: named construct / find / destroy of
 // 100,000 u64 objects named "obj%06d", in a 64 MiB managed_shared_memory with the default
 // iset_index (the "ordered index" rows) and with iunordered_set_index (the "hashed index"
-// rows). Usage: segment [row-name substring]
+// rows), and finds by two processes at once (see concurrent_row). Usage: segment [row-name substring]
 //
 // Same workload as bench/src/segment.rs: the names are formatted before timing into one flat
 // array of 10-byte slots (the 9 characters and a NUL; the same memory layout on both sides, so
@@ -98,11 +98,71 @@ static void rows(bench::Filter& want, const char* index) {
     if (want(destroy.c_str())) bench::print_row(destroy.c_str(), bench::median(d_ns));
 }
 
+// "2 processes at once": 10,000 names in a 16 MiB segment; two forked children each find
+// every name 20 times over in their own random order, started together; the row is the time
+// per find per process while both run (the median of 5 samples after a warm-up). Finds that
+// serialise on a lock, or pass its cache line between the processes, show here.
+static constexpr std::size_t kConcNames = 10000;
+static constexpr int kConcRounds = 20;
+
+struct ConcBlock {
+    bench::StartGate gate;
+    std::atomic<double> end_ns[2];
+};
+
+template <class Segment>
+static void concurrent_row(bench::Filter& want, const char* index) {
+    std::string row = std::string("segment: named find, 2 processes at once, 10,000 names (") + index + " index)";
+    if (!want(row.c_str())) return;
+    std::vector<char> flat(kConcNames * 10);
+    for (std::size_t i = 0; i < kConcNames; ++i) std::snprintf(&flat[i * 10], 10, "obj%06zu", i);
+    std::vector<double> ns;
+    for (int s = -1; s < kSamples; ++s) {
+        std::string name = bench::unique_name("shmkit_xbench_segconc");
+        struct Remover {
+            const std::string& n;
+            ~Remover() { bip::shared_memory_object::remove(n.c_str()); }
+        } remover{name};
+        Segment seg(bip::create_only, name.c_str(), 16u << 20);
+        for (std::size_t k = 0; k < kConcNames; ++k)
+            seg.template construct<std::uint64_t>(&flat[k * 10])(k);
+        ConcBlock* b = seg.template construct<ConcBlock>(bip::anonymous_instance)();
+        pid_t pids[2];
+        for (int c = 0; c < 2; ++c) {
+            pids[c] = bench::fork_child([&, c] {
+                std::vector<std::size_t> order(kConcNames);
+                for (std::size_t i = 0; i < kConcNames; ++i) order[i] = i;
+                XorShift rng{0x2545F4914F6CDD1Dull * (c + 1)};
+                for (std::size_t i = kConcNames - 1; i > 0; --i)
+                    std::swap(order[i], order[rng.next() % (i + 1)]);
+                std::uint64_t sum = 0;
+                b->gate.arrive_and_wait();
+                for (int r = 0; r < kConcRounds; ++r)
+                    for (std::size_t k : order) sum += *seg.template find<std::uint64_t>(&flat[k * 10]).first;
+                b->end_ns[c].store(bench::now_ns());
+                const std::uint64_t want_sum =
+                    static_cast<std::uint64_t>(kConcRounds) * (kConcNames * (kConcNames - 1) / 2);
+                return sum == want_sum ? 0 : 2;
+            });
+        }
+        b->gate.wait_ready(2);
+        const double t0 = bench::now_ns();
+        b->gate.open();
+        for (pid_t pid : pids)
+            if (!bench::wait_child(pid)) throw std::runtime_error("concurrent finder failed");
+        const double end = std::max(b->end_ns[0].load(), b->end_ns[1].load());
+        if (s >= 0) ns.push_back((end - t0) / (static_cast<double>(kConcRounds) * kConcNames));
+    }
+    bench::print_row(row.c_str(), bench::median(ns));
+}
+
 int main(int argc, char** argv) {
     bench::Filter want(argc, argv);
     try {
         rows<OrderedSegment>(want, "ordered");
         rows<HashedSegment>(want, "hashed");
+        concurrent_row<OrderedSegment>(want, "ordered");
+        concurrent_row<HashedSegment>(want, "hashed");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "segment: %s\n", e.what());
         return 1;

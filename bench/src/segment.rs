@@ -7,9 +7,11 @@
 //! slots (9 characters and a NUL, the C++ side's layout, so neither side's string type costs
 //! an extra cache miss); each phase visits them in its own pseudo-random order (the same
 //! Fisher-Yates shuffles as the C++ side); one warm-up sample, then the median of 5, each in a
-//! fresh segment.
+//! fresh segment. The "2 processes at once" rows (see [`concurrent_row`]) time finds made by two
+//! processes together, which Boost serialises on the segment mutex and shmkit runs lock-free.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use shmkit::alloc::BestFit;
@@ -17,6 +19,7 @@ use shmkit::segment::{HashIndex, NameIndex, OrderedIndex};
 use shmkit::{ManagedSharedMemory, RemoveOnDrop};
 
 use crate::Filter;
+use crate::procs::{StartGate, fork_child, now_ns, wait_child};
 use crate::timing::{median, print_row, unique_name};
 
 const NAMES: usize = 100_000;
@@ -99,7 +102,91 @@ fn rows<I: NameIndex>(want: &Filter, index: &str) -> shmkit::Result<()> {
     Ok(())
 }
 
+/// The start line and the children's end times, an anonymous object in the segment.
+#[repr(C)]
+#[derive(Default, shmkit::ShmSafe)]
+struct ConcBlock {
+    gate: StartGate,
+    end_ns: [AtomicU64; 2],
+}
+
+const CONC_NAMES: usize = 10_000;
+const CONC_ROUNDS: u64 = 20;
+
+/// "2 processes at once" (as `concurrent_row` in `bench/boost/segment.cpp`): 10,000 names in a
+/// 16 MiB segment; two forked children each find every name 20 times over in their own random
+/// order, started together; the row is the time per find per process while both run (the
+/// median of 5 samples after a warm-up).
+fn concurrent_row<I: NameIndex>(want: &Filter, index: &str) -> shmkit::Result<()> {
+    let row = format!("segment: named find, 2 processes at once, 10,000 names ({index} index)");
+    if !want.matches(&row) {
+        return Ok(());
+    }
+    let flat: String = (0..CONC_NAMES).map(|i| format!("obj{i:06}\0")).collect();
+    let name_of = |k: usize| &flat[10 * k..10 * k + 9];
+    let mut ns = Vec::new();
+    for s in 0..=SAMPLES {
+        let name = unique_name("shmkit_xbench_segconc");
+        let _cleanup = RemoveOnDrop::shared_memory(&name);
+        let seg = ManagedSharedMemory::<BestFit, I>::create(&name, 16 << 20)?;
+        for k in 0..CONC_NAMES {
+            seg.construct(name_of(k), k as u64)?;
+        }
+        let b = seg.construct_anonymous(ConcBlock::default())?;
+        let pids: Vec<_> = (0..2u64)
+            .map(|c| {
+                let (seg, b, name_of) = (&seg, b, &name_of);
+                fork_child(move || {
+                    let mut order: Vec<usize> = (0..CONC_NAMES).collect();
+                    let mut rng = XorShift(0x2545_F491_4F6C_DD1D_u64.wrapping_mul(c + 1));
+                    for i in (1..CONC_NAMES).rev() {
+                        let j = (rng.next() % (i as u64 + 1)) as usize;
+                        order.swap(i, j);
+                    }
+                    let mut sum = 0u64;
+                    b.gate.arrive_and_wait();
+                    for _ in 0..CONC_ROUNDS {
+                        for &k in &order {
+                            match seg.find::<u64>(black_box(name_of(k))) {
+                                Ok(Some(v)) => sum += *v,
+                                _ => return false,
+                            }
+                        }
+                    }
+                    b.end_ns[c as usize].store(now_ns() as u64, Ordering::Release);
+                    let n = CONC_NAMES as u64;
+                    sum == CONC_ROUNDS * (n * (n - 1) / 2)
+                })
+            })
+            .collect();
+        b.gate.wait_ready(2);
+        let t0 = now_ns();
+        b.gate.open();
+        for pid in pids {
+            if !wait_child(pid) {
+                return Err(shmkit::Error::new(
+                    shmkit::ErrorKind::Io,
+                    "a concurrent finder failed",
+                ));
+            }
+        }
+        let end = b
+            .end_ns
+            .iter()
+            .map(|e| e.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0) as f64;
+        if s > 0 {
+            ns.push((end - t0) / (CONC_ROUNDS as f64 * CONC_NAMES as f64));
+        }
+    }
+    print_row(&row, median(ns));
+    Ok(())
+}
+
 pub fn run(want: &Filter) -> shmkit::Result<()> {
     rows::<OrderedIndex>(want, "ordered")?;
-    rows::<HashIndex>(want, "hashed")
+    rows::<HashIndex>(want, "hashed")?;
+    concurrent_row::<OrderedIndex>(want, "ordered")?;
+    concurrent_row::<HashIndex>(want, "hashed")
 }
