@@ -408,6 +408,7 @@ impl<'m> Tree<'m> {
     /// Child `i` of `x` (as the walk just visited it), made to hold at least `T` entries
     /// (borrowing from a sibling, or merging with one), so a deletion may descend into it.
     /// Returns the node to descend into, checked.
+    #[inline(always)]
     fn fix_child(&self, s: &impl Space, x: &Node<'m>, i: usize) -> Result<Node<'m>> {
         let cx = x.count;
         let c = x.child(i);
