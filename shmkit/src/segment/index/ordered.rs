@@ -315,7 +315,7 @@ impl<'m> Tree<'m> {
     /// nodes in random order, where a branchy binary search mispredicts about every other step.
     /// Names longer than the prefix that tie on it are told apart by their remaining bytes,
     /// in the objects.
-    #[inline]
+    #[inline(always)]
     fn search(&self, node: &Node<'_>, key: &Key<'_>) -> Result<(usize, bool)> {
         let w = node.w;
         let count = node.count.min(CAP);
