@@ -38,6 +38,7 @@
 //! are one walk from the root.
 
 use std::cmp::Ordering;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Space, corrupt};
@@ -71,19 +72,151 @@ const R_HEIGHT: usize = 16;
 /// An entry: prefix words and object offset.
 type Entry = (u64, u64, u64);
 
+/// A node's words, from its block header on, bounds-checked once ([`Mem::words`]).
+type Words = [AtomicU64; NODE_WORDS];
+/// Word indexes of the meta word and of the key, object and child arrays.
+const W_META: usize = META / 8;
+const W_KEYS: usize = KEYS / 8;
+const W_OBJS: usize = OBJS / 8;
+const W_KIDS: usize = KIDS / 8;
+
+/// The word at `i` of a node, or 0 past its end (a bug: every index is derived from counts
+/// checked against [`CAP`]; debug builds panic, release builds never do).
+#[inline(always)]
+fn ld(w: &Words, i: usize) -> u64 {
+    debug_assert!(i < NODE_WORDS, "B-tree bug: word {i} of a node");
+    w.get(i).map_or(0, |x| x.load(Relaxed))
+}
+
+/// Stores the word at `i` of a node; dropped past its end (a bug, as in [`ld`]).
+#[inline(always)]
+fn st(w: &Words, i: usize, v: u64) {
+    debug_assert!(i < NODE_WORDS, "B-tree bug: word {i} of a node");
+    if let Some(x) = w.get(i) {
+        x.store(v, Relaxed);
+    }
+}
+
+/// Moves the `len` words at `s` in `src` to `d` in `dst` (which may be the same node, the
+/// ranges overlapping: the copy runs in the direction that reads every word before it is
+/// overwritten). A range past a node's end moves nothing (a bug, as in [`ld`]).
+#[inline(always)]
+fn move_words(src: &Words, s: usize, dst: &Words, d: usize, len: usize) {
+    let (Some(from), Some(to)) = (
+        s.checked_add(len).and_then(|e| src.get(s..e)),
+        d.checked_add(len).and_then(|e| dst.get(d..e)),
+    ) else {
+        debug_assert!(false, "B-tree bug: moving words {s}+{len} to {d}");
+        return;
+    };
+    if to.as_ptr().addr() > from.as_ptr().addr() {
+        for (t, f) in to.iter().zip(from).rev() {
+            t.store(f.load(Relaxed), Relaxed);
+        }
+    } else {
+        for (t, f) in to.iter().zip(from) {
+            t.store(f.load(Relaxed), Relaxed);
+        }
+    }
+}
+
+/// A node as a walk saw it: its offset, its words (whose range was checked once), and the
+/// count and leaf flag read from its meta word (count checked `<= CAP`).
+#[derive(Clone, Copy)]
+struct Node<'m> {
+    at: usize,
+    w: &'m Words,
+    count: usize,
+    leaf: bool,
+}
+
+impl Node<'_> {
+    #[inline(always)]
+    fn entry(&self, i: usize) -> Entry {
+        entry(self.w, i)
+    }
+
+    #[inline(always)]
+    fn set_entry(&self, i: usize, e: Entry) {
+        set_entry(self.w, i, e);
+    }
+
+    #[inline(always)]
+    fn child(&self, i: usize) -> usize {
+        ld(self.w, W_KIDS + i) as usize
+    }
+
+    #[inline(always)]
+    fn set_child(&self, i: usize, c: usize) {
+        st(self.w, W_KIDS + i, c as u64);
+    }
+
+    /// Stores the meta word (and nothing else: `count`/`leaf` keep what the walk read).
+    #[inline(always)]
+    fn set_meta(&self, count: usize, leaf: bool) {
+        set_meta(self.w, count, leaf);
+    }
+}
+
+#[inline(always)]
+fn entry(w: &Words, i: usize) -> Entry {
+    (
+        ld(w, W_KEYS + 2 * i),
+        ld(w, W_KEYS + 2 * i + 1),
+        ld(w, W_OBJS + i),
+    )
+}
+
+#[inline(always)]
+fn set_entry(w: &Words, i: usize, e: Entry) {
+    st(w, W_KEYS + 2 * i, e.0);
+    st(w, W_KEYS + 2 * i + 1, e.1);
+    st(w, W_OBJS + i, e.2);
+}
+
+#[inline(always)]
+fn set_meta(w: &Words, count: usize, leaf: bool) {
+    st(w, W_META, count as u64 | (leaf as u64) << 32);
+}
+
+/// Moves entries `from..count` of `w` one place right (and children `from+1..=count` if
+/// `kids`): three block moves.
+#[inline(always)]
+fn shift_right(w: &Words, from: usize, count: usize, kids: bool) {
+    let n = count.saturating_sub(from);
+    move_words(w, W_KEYS + 2 * from, w, W_KEYS + 2 * from + 2, 2 * n);
+    move_words(w, W_OBJS + from, w, W_OBJS + from + 1, n);
+    if kids {
+        move_words(w, W_KIDS + from + 1, w, W_KIDS + from + 2, n);
+    }
+}
+
+/// Moves entries `from+1..count` of `w` one place left (and children `from+2..=count` if
+/// `kids`, overwriting child `from + 1`): three block moves.
+#[inline(always)]
+fn shift_left(w: &Words, from: usize, count: usize, kids: bool) {
+    let n = count.saturating_sub(from + 1);
+    move_words(w, W_KEYS + 2 * from + 2, w, W_KEYS + 2 * from, 2 * n);
+    move_words(w, W_OBJS + from + 1, w, W_OBJS + from, n);
+    if kids {
+        move_words(w, W_KIDS + from + 2, w, W_KIDS + from + 1, n);
+    }
+}
+
 struct Tree<'m> {
     mem: &'m Mem,
     seed: u64,
     root: usize,
 }
 
-impl Tree<'_> {
-    /// A node's count and leaf flag. The node's header is checked by tag and payload length:
-    /// a freed node's tag is cleared before it is freed, so a stale or foreign block fails, and
-    /// lookups validate the object they return anyway. The full check (with the check word)
-    /// is for [`check`] and the crash repair, which must tell index blocks from raw data.
+impl<'m> Tree<'m> {
+    /// A node's words, count and leaf flag. The node's header is checked by tag and payload
+    /// length: a freed node's tag is cleared before it is freed, so a stale or foreign block
+    /// fails, and lookups validate the object they return anyway. The full check (with the
+    /// check word) is for [`check`] and the crash repair, which must tell index blocks from raw
+    /// data.
     #[inline(always)]
-    fn node(&self, at: usize) -> Result<(usize, bool)> {
+    fn node(&self, at: usize) -> Result<Node<'m>> {
         if read_idx_header_fast(self.mem, at, IDX_BTREE_NODE) != Some(PAYLOAD) {
             return Err(corrupt("a B-tree link to a bad node", at));
         }
@@ -91,11 +224,20 @@ impl Tree<'_> {
     }
 
     /// [`node`](Self::node) with the full header check.
-    fn node_full(&self, at: usize) -> Result<(usize, bool)> {
+    fn node_full(&self, at: usize) -> Result<Node<'m>> {
         if read_idx_header(self.mem, self.seed, at, IDX_BTREE_NODE) != Some(PAYLOAD) {
             return Err(corrupt("a B-tree link to a bad node", at));
         }
         self.meta(at)
+    }
+
+    /// The words of the node at `at`, with one bounds check for the whole node (a header that
+    /// passed [`node`](Self::node)'s check implies it; fresh blocks need it too).
+    #[inline(always)]
+    fn words(&self, at: usize) -> Result<&'m Words> {
+        self.mem
+            .words::<NODE_WORDS>(at)
+            .ok_or_else(|| corrupt("a B-tree node outside the segment", at))
     }
 
     /// Starts loading the whole node at once: the search would otherwise touch its key lines
@@ -110,48 +252,25 @@ impl Tree<'_> {
 
     /// A node a walk arrives at: prefetched, then [`node`](Self::node).
     #[inline(always)]
-    fn visit(&self, at: usize) -> Result<(usize, bool)> {
+    fn visit(&self, at: usize) -> Result<Node<'m>> {
         self.prefetch(at);
         self.node(at)
     }
 
     #[inline(always)]
-    fn meta(&self, at: usize) -> Result<(usize, bool)> {
-        let meta = self.mem.load(at + META);
+    fn meta(&self, at: usize) -> Result<Node<'m>> {
+        let w = self.words(at)?;
+        let meta = ld(w, W_META);
         let count = meta as u32 as usize;
         if count > CAP || meta >> 33 != 0 {
             return Err(corrupt("a B-tree node with a bad count", at));
         }
-        Ok((count, meta >> 32 == 1))
-    }
-
-    fn set_meta(&self, at: usize, count: usize, leaf: bool) {
-        self.mem
-            .store(at + META, count as u64 | (leaf as u64) << 32);
-    }
-
-    #[inline(always)]
-    fn entry(&self, n: usize, i: usize) -> Entry {
-        (
-            self.mem.load(n + KEYS + 16 * i),
-            self.mem.load(n + KEYS + 16 * i + 8),
-            self.mem.load(n + OBJS + 8 * i),
-        )
-    }
-
-    fn set_entry(&self, n: usize, i: usize, e: Entry) {
-        self.mem.store(n + KEYS + 16 * i, e.0);
-        self.mem.store(n + KEYS + 16 * i + 8, e.1);
-        self.mem.store(n + OBJS + 8 * i, e.2);
-    }
-
-    #[inline(always)]
-    fn child(&self, n: usize, i: usize) -> usize {
-        self.mem.load(n + KIDS + 8 * i) as usize
-    }
-
-    fn set_child(&self, n: usize, i: usize, c: usize) {
-        self.mem.store(n + KIDS + 8 * i, c as u64);
+        Ok(Node {
+            at,
+            w,
+            count,
+            leaf: meta >> 32 == 1,
+        })
     }
 
     fn root_node(&self) -> usize {
@@ -174,40 +293,36 @@ impl Tree<'_> {
             .store(self.root + R_LEN, len.saturating_add(delta).max(0) as u64);
     }
 
-    /// Compares entry `i` of node `n` with `key`.
+    /// Compares entry `i` of node `w` with `key`.
     #[inline(always)]
-    fn cmp(&self, n: usize, i: usize, key: &Key<'_>) -> Result<Ordering> {
-        let k0 = self.mem.load(n + KEYS + 16 * i);
+    fn cmp(&self, w: &Words, i: usize, key: &Key<'_>) -> Result<Ordering> {
+        let k0 = ld(w, W_KEYS + 2 * i);
         let o = match k0.cmp(&key.p0) {
-            Ordering::Equal => self.mem.load(n + KEYS + 16 * i + 8).cmp(&key.p1),
+            Ordering::Equal => ld(w, W_KEYS + 2 * i + 1).cmp(&key.p1),
             o => return Ok(o),
         };
         if o == Ordering::Equal && !key.is_short() {
-            let obj = self.mem.load(n + OBJS + 8 * i) as usize;
+            let obj = ld(w, W_OBJS + i) as usize;
             return cmp_tail(self.mem, self.seed, obj, key);
         }
         Ok(o)
     }
 
-    /// The position of the first entry `>= key` in node `n` (of `count` entries, checked by
-    /// [`node`](Self::node)), and whether it equals `key`.
+    /// The position of the first entry `>= key` in `node`, and whether it equals `key`.
     ///
     /// The prefix words compare as one 128-bit integer, and the lower bound is found without
     /// data-dependent branches (the step count depends only on `count`): a name search visits
     /// nodes in random order, where a branchy binary search mispredicts about every other step.
     /// Names longer than the prefix that tie on it are told apart by their remaining bytes,
     /// in the objects.
-    #[inline]
-    fn search(&self, n: usize, count: usize, key: &Key<'_>) -> Result<(usize, bool)> {
-        let w = self
-            .mem
-            .words::<NODE_WORDS>(n)
-            .ok_or_else(|| corrupt("a B-tree node outside the segment", n))?;
-        let count = count.min(CAP);
+    #[inline(always)]
+    fn search(&self, node: &Node<'_>, key: &Key<'_>) -> Result<(usize, bool)> {
+        let w = node.w;
+        let count = node.count.min(CAP);
         let at = |i: usize| -> u128 {
             let i = i.min(CAP - 1);
-            u128::from(w[KEYS / 8 + 2 * i].load(Relaxed)) << 64
-                | u128::from(w[KEYS / 8 + 2 * i + 1].load(Relaxed))
+            u128::from(w[W_KEYS + 2 * i].load(Relaxed)) << 64
+                | u128::from(w[W_KEYS + 2 * i + 1].load(Relaxed))
         };
         let k = u128::from(key.p0) << 64 | u128::from(key.p1);
         if count == 0 {
@@ -228,7 +343,7 @@ impl Tree<'_> {
             return Ok((i, i < count && at(i) == k));
         }
         while i < count && at(i) == k {
-            let obj = w[OBJS / 8 + i].load(Relaxed) as usize;
+            let obj = w[W_OBJS + i].load(Relaxed) as usize;
             match cmp_tail(self.mem, self.seed, obj, key)? {
                 Ordering::Less => i += 1,
                 Ordering::Equal => return Ok((i, true)),
@@ -245,182 +360,147 @@ impl Tree<'_> {
         }
         let height = self.height()?;
         for level in 0..height {
-            let (count, leaf) = self.visit(n)?;
-            if leaf != (level == height - 1) {
+            let node = self.visit(n)?;
+            if node.leaf != (level == height - 1) {
                 return Err(corrupt("a B-tree leaf at the wrong depth", n));
             }
-            let (i, found) = self.search(n, count, key)?;
+            let (i, found) = self.search(&node, key)?;
             if found {
-                let obj = self.entry(n, i).2 as usize;
+                let obj = node.entry(i).2 as usize;
                 return match match_key(self.mem, self.seed, obj, key)? {
                     Some(h) => Ok(Some(h)),
                     None => Err(corrupt("an entry's key differs from its object's", n)),
                 };
             }
-            if leaf {
+            if node.leaf {
                 return Ok(None);
             }
-            n = self.child(n, i);
+            n = node.child(i);
         }
         Err(corrupt("a B-tree deeper than its height", n))
-    }
-
-    /// Moves entries `from..count` of `n` one place right (and children `from+1..=count` if
-    /// `kids`).
-    fn shift_right(&self, n: usize, from: usize, count: usize, kids: bool) {
-        for j in (from..count).rev() {
-            let e = self.entry(n, j);
-            self.set_entry(n, j + 1, e);
-        }
-        if kids {
-            for j in (from + 1..=count).rev() {
-                self.set_child(n, j + 1, self.child(n, j));
-            }
-        }
-    }
-
-    /// Moves entries `from+1..count` of `n` one place left (and children `from+2..=count` if
-    /// `kids`, overwriting child `from + 1`).
-    fn shift_left(&self, n: usize, from: usize, count: usize, kids: bool) {
-        for j in from + 1..count {
-            let e = self.entry(n, j);
-            self.set_entry(n, j - 1, e);
-        }
-        if kids {
-            for j in from + 2..=count {
-                self.set_child(n, j - 1, self.child(n, j));
-            }
-        }
     }
 
     /// Splits the full child `y` (child `i` of `x`) into `y` and the fresh node `z`, moving the
     /// median up into `x`.
     fn split_child(&self, x: usize, i: usize, y: usize, z: usize) -> Result<()> {
-        let (cx, leaf_x) = self.node(x)?;
-        let (cy, leaf_y) = self.node(y)?;
-        if leaf_x || cx >= CAP || cy != CAP {
+        let xn = self.node(x)?;
+        let yn = self.node(y)?;
+        let zw = self.words(z)?;
+        let (cx, leaf_y) = (xn.count, yn.leaf);
+        if xn.leaf || cx >= CAP || yn.count != CAP {
             return Err(corrupt("a B-tree split of a node that is not full", y));
         }
-        for j in 0..T - 1 {
-            let e = self.entry(y, j + T);
-            self.set_entry(z, j, e);
-        }
+        move_words(yn.w, W_KEYS + 2 * T, zw, W_KEYS, 2 * (T - 1));
+        move_words(yn.w, W_OBJS + T, zw, W_OBJS, T - 1);
         if !leaf_y {
-            for j in 0..T {
-                self.set_child(z, j, self.child(y, j + T));
-            }
+            move_words(yn.w, W_KIDS + T, zw, W_KIDS, T);
         }
-        self.set_meta(z, T - 1, leaf_y);
-        let median = self.entry(y, T - 1);
-        self.set_meta(y, T - 1, leaf_y);
-        self.shift_right(x, i, cx, true);
-        self.set_entry(x, i, median);
-        self.set_child(x, i + 1, z);
-        self.set_meta(x, cx + 1, false);
+        set_meta(zw, T - 1, leaf_y);
+        let median = yn.entry(T - 1);
+        yn.set_meta(T - 1, leaf_y);
+        shift_right(xn.w, i, cx, true);
+        xn.set_entry(i, median);
+        xn.set_child(i + 1, z);
+        xn.set_meta(cx + 1, false);
         Ok(())
     }
 
-    /// Child `i` of `x`, made to hold at least `T` entries (borrowing from a sibling, or merging
-    /// with one), so a deletion may descend into it. Returns the node to descend into.
-    fn fix_child(&self, s: &impl Space, x: usize, i: usize) -> Result<usize> {
-        let (cx, _) = self.node(x)?;
-        let c = self.child(x, i);
-        let (cc, leaf_c) = self.node(c)?;
+    /// Child `i` of `x` (as the walk just visited it), made to hold at least `T` entries
+    /// (borrowing from a sibling, or merging with one), so a deletion may descend into it.
+    /// Returns the node to descend into, checked.
+    #[inline(always)]
+    fn fix_child(&self, s: &impl Space, x: &Node<'m>, i: usize) -> Result<Node<'m>> {
+        let cx = x.count;
+        let c = x.child(i);
+        let cn = self.visit(c)?;
+        let (cc, leaf_c) = (cn.count, cn.leaf);
         if cc >= T {
-            return Ok(c);
+            return Ok(cn);
         }
         if i > 0 {
-            let l = self.child(x, i - 1);
-            let (cl, leaf_l) = self.node(l)?;
+            let ln = self.node(x.child(i - 1))?;
+            let (cl, leaf_l) = (ln.count, ln.leaf);
             if leaf_l != leaf_c {
-                return Err(corrupt("B-tree siblings at different depths", l));
+                return Err(corrupt("B-tree siblings at different depths", ln.at));
             }
             if cl >= T {
                 // Rotate right: x's separator down into c, l's last entry up into x.
-                self.shift_right(c, 0, cc, false);
+                shift_right(cn.w, 0, cc, false);
                 if !leaf_c {
-                    for j in (0..=cc).rev() {
-                        self.set_child(c, j + 1, self.child(c, j));
-                    }
-                    self.set_child(c, 0, self.child(l, cl));
+                    move_words(cn.w, W_KIDS, cn.w, W_KIDS + 1, cc + 1);
+                    cn.set_child(0, ln.child(cl));
                 }
-                let sep = self.entry(x, i - 1);
-                self.set_entry(c, 0, sep);
-                let up = self.entry(l, cl - 1);
-                self.set_entry(x, i - 1, up);
-                self.set_meta(l, cl - 1, leaf_l);
-                self.set_meta(c, cc + 1, leaf_c);
-                return Ok(c);
+                let sep = x.entry(i - 1);
+                cn.set_entry(0, sep);
+                let up = ln.entry(cl - 1);
+                x.set_entry(i - 1, up);
+                ln.set_meta(cl - 1, leaf_l);
+                cn.set_meta(cc + 1, leaf_c);
+                return self.node(c);
             }
         }
         if i < cx {
-            let r = self.child(x, i + 1);
-            let (cr, leaf_r) = self.node(r)?;
+            let rn = self.node(x.child(i + 1))?;
+            let (cr, leaf_r) = (rn.count, rn.leaf);
             if leaf_r != leaf_c {
-                return Err(corrupt("B-tree siblings at different depths", r));
+                return Err(corrupt("B-tree siblings at different depths", rn.at));
             }
             if cr >= T {
                 // Rotate left: x's separator down into c, r's first entry up into x.
-                let sep = self.entry(x, i);
-                self.set_entry(c, cc, sep);
+                let sep = x.entry(i);
+                cn.set_entry(cc, sep);
                 if !leaf_c {
-                    self.set_child(c, cc + 1, self.child(r, 0));
+                    cn.set_child(cc + 1, rn.child(0));
                 }
-                let up = self.entry(r, 0);
-                self.set_entry(x, i, up);
-                for j in 1..cr {
-                    let e = self.entry(r, j);
-                    self.set_entry(r, j - 1, e);
-                }
+                let up = rn.entry(0);
+                x.set_entry(i, up);
+                shift_left(rn.w, 0, cr, false);
                 if !leaf_r {
-                    for j in 1..=cr {
-                        self.set_child(r, j - 1, self.child(r, j));
-                    }
+                    move_words(rn.w, W_KIDS + 1, rn.w, W_KIDS, cr);
                 }
-                self.set_meta(r, cr - 1, leaf_r);
-                self.set_meta(c, cc + 1, leaf_c);
-                return Ok(c);
+                rn.set_meta(cr - 1, leaf_r);
+                cn.set_meta(cc + 1, leaf_c);
+                return self.node(c);
             }
         }
-        if i < cx {
-            self.merge(s, x, i)
+        let y = if i < cx {
+            self.merge(s, x, i)?
         } else if i > 0 {
-            self.merge(s, x, i - 1)
+            self.merge(s, x, i - 1)?
         } else {
-            Err(corrupt("an internal B-tree node without entries", x))
-        }
+            return Err(corrupt("an internal B-tree node without entries", x.at));
+        };
+        self.visit(y)
     }
 
-    /// Merges child `i + 1` of `x` and the separator `i` into child `i`; frees the emptied
-    /// node (and the root, if it is left without entries). Returns child `i`.
-    fn merge(&self, s: &impl Space, x: usize, i: usize) -> Result<usize> {
-        let (cx, _) = self.node(x)?;
-        let (y, z) = (self.child(x, i), self.child(x, i + 1));
-        let (cy, leaf_y) = self.node(y)?;
-        let (cz, leaf_z) = self.node(z)?;
-        if leaf_y != leaf_z || cy + 1 + cz > CAP || y == z {
+    /// Merges child `i + 1` of `x` (as the walk just visited it) and the separator `i` into
+    /// child `i`; frees the emptied node (and the root, if it is left without entries).
+    /// Returns child `i`.
+    fn merge(&self, s: &impl Space, x: &Node<'m>, i: usize) -> Result<usize> {
+        let cx = x.count;
+        let (y, z) = (x.child(i), x.child(i + 1));
+        let yn = self.node(y)?;
+        let zn = self.node(z)?;
+        let (cy, leaf_y, cz) = (yn.count, yn.leaf, zn.count);
+        if leaf_y != zn.leaf || cy + 1 + cz > CAP || y == z {
             return Err(corrupt("B-tree siblings that cannot merge", y));
         }
-        let sep = self.entry(x, i);
-        self.set_entry(y, cy, sep);
-        for j in 0..cz {
-            let e = self.entry(z, j);
-            self.set_entry(y, cy + 1 + j, e);
-        }
+        let sep = x.entry(i);
+        yn.set_entry(cy, sep);
+        move_words(zn.w, W_KEYS, yn.w, W_KEYS + 2 * (cy + 1), 2 * cz);
+        move_words(zn.w, W_OBJS, yn.w, W_OBJS + cy + 1, cz);
         if !leaf_y {
-            for j in 0..=cz {
-                self.set_child(y, cy + 1 + j, self.child(z, j));
-            }
+            move_words(zn.w, W_KIDS, yn.w, W_KIDS + cy + 1, cz + 1);
         }
-        self.set_meta(y, cy + 1 + cz, leaf_y);
-        self.shift_left(x, i, cx, true);
-        self.set_meta(x, cx - 1, false);
+        yn.set_meta(cy + 1 + cz, leaf_y);
+        shift_left(x.w, i, cx, true);
+        x.set_meta(cx - 1, false);
         s.free_index_block(z)?;
-        if cx == 1 && x == self.root_node() {
+        if cx == 1 && x.at == self.root_node() {
             let h = self.height()?;
             self.mem.store(self.root + R_ROOT, y as u64);
             self.mem.store(self.root + R_HEIGHT, (h - 1) as u64);
-            s.free_index_block(x)?;
+            s.free_index_block(x.at)?;
         }
         Ok(y)
     }
@@ -438,24 +518,30 @@ impl Tree<'_> {
         target: Target<'_>,
         mut check: Option<&mut dyn FnMut(usize) -> Result<()>>,
     ) -> Result<Option<Entry>> {
+        // The node to descend into when the previous step already checked it.
+        let mut next: Option<Node<'m>> = None;
         for _ in 0..2 * MAX_HEIGHT + 2 {
-            let (count, leaf) = self.visit(n)?;
+            let node = match next.take() {
+                Some(node) => node,
+                None => self.visit(n)?,
+            };
+            let (count, leaf) = (node.count, node.leaf);
             let (i, found) = match target {
-                Target::Key(key) => self.search(n, count, key)?,
+                Target::Key(key) => self.search(&node, key)?,
                 Target::Max if leaf => (count.wrapping_sub(1), count > 0),
                 Target::Max => (count, false),
                 Target::Min => (0, leaf && count > 0),
             };
             if found && let Some(c) = check.take() {
-                c(self.entry(n, i).2 as usize)?;
+                c(node.entry(i).2 as usize)?;
             }
             if leaf {
                 if !found {
                     return Ok(None);
                 }
-                let e = self.entry(n, i);
-                self.shift_left(n, i, count, false);
-                self.set_meta(n, count - 1, true);
+                let e = node.entry(i);
+                shift_left(node.w, i, count, false);
+                node.set_meta(count - 1, true);
                 self.add_len(-1);
                 if count == 1 && n == self.root_node() {
                     self.mem.store(self.root + R_ROOT, 0);
@@ -465,33 +551,35 @@ impl Tree<'_> {
                 return Ok(Some(e));
             }
             if found {
-                let e = self.entry(n, i);
-                let (y, z) = (self.child(n, i), self.child(n, i + 1));
-                if self.node(y)?.0 >= T {
+                let e = node.entry(i);
+                let (y, z) = (node.child(i), node.child(i + 1));
+                if self.node(y)?.count >= T {
                     let pred = self
                         .delete(s, y, Target::Max, None)?
                         .ok_or_else(|| corrupt("a B-tree subtree without entries", y))?;
-                    self.set_entry(n, i, pred);
+                    node.set_entry(i, pred);
                     return Ok(Some(e));
                 }
-                if self.node(z)?.0 >= T {
+                if self.node(z)?.count >= T {
                     let succ = self
                         .delete(s, z, Target::Min, None)?
                         .ok_or_else(|| corrupt("a B-tree subtree without entries", z))?;
-                    self.set_entry(n, i, succ);
+                    node.set_entry(i, succ);
                     return Ok(Some(e));
                 }
-                n = self.merge(s, n, i)?;
+                n = self.merge(s, &node, i)?;
                 continue;
             }
-            n = self.fix_child(s, n, i)?;
+            let c = self.fix_child(s, &node, i)?;
+            n = c.at;
+            next = Some(c);
         }
         Err(corrupt("a B-tree deletion that does not end", n))
     }
 
-    /// Walks the tree in key order, calling `f(node, index)` for each entry; checks depths and
-    /// bounds the number of nodes visited.
-    fn walk(&self, mut f: impl FnMut(usize, usize, bool, usize) -> Result<()>) -> Result<()> {
+    /// Walks the tree in key order, calling `f(node, index, is_root)` for each entry; checks
+    /// depths and bounds the number of nodes visited.
+    fn walk(&self, mut f: impl FnMut(&Node<'m>, usize, bool) -> Result<()>) -> Result<()> {
         let n = self.root_node();
         if n == 0 {
             return Ok(());
@@ -507,24 +595,25 @@ impl Tree<'_> {
         depth: usize,
         height: usize,
         budget: &mut usize,
-        f: &mut impl FnMut(usize, usize, bool, usize) -> Result<()>,
+        f: &mut impl FnMut(&Node<'m>, usize, bool) -> Result<()>,
     ) -> Result<()> {
         if *budget == 0 || depth >= height {
             return Err(corrupt("a B-tree with a cycle or too deep", n));
         }
         *budget -= 1;
-        let (count, leaf) = self.node_full(n)?;
+        let node = self.node_full(n)?;
+        let (count, leaf) = (node.count, node.leaf);
         if leaf != (depth == height - 1) {
             return Err(corrupt("a B-tree leaf at the wrong depth", n));
         }
         for i in 0..count {
             if !leaf {
-                self.walk_node(self.child(n, i), depth + 1, height, budget, f)?;
+                self.walk_node(node.child(i), depth + 1, height, budget, f)?;
             }
-            f(n, i, depth == 0, count)?;
+            f(&node, i, depth == 0)?;
         }
         if !leaf {
-            self.walk_node(self.child(n, count), depth + 1, height, budget, f)?;
+            self.walk_node(node.child(count), depth + 1, height, budget, f)?;
         }
         Ok(())
     }
@@ -555,15 +644,18 @@ pub(crate) fn insert(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> 
     let mut n = t.root_node();
     if n == 0 {
         let at = s.alloc_index_block(IDX_BTREE_NODE, PAYLOAD)?;
-        t.set_entry(at, 0, entry);
-        t.set_meta(at, 1, true);
+        let w = t.words(at)?;
+        set_entry(w, 0, entry);
+        set_meta(w, 1, true);
         t.mem.store(root + R_ROOT, at as u64);
         t.mem.store(root + R_HEIGHT, 1);
         t.mem.store(root + R_LEN, 1);
         return Ok(());
     }
     let mut height = t.height()?;
-    if t.node(n)?.0 == CAP {
+    // The node to descend into when the previous step already checked it.
+    let mut next = Some(t.visit(n)?);
+    if next.is_some_and(|r| r.count == CAP) {
         if height == MAX_HEIGHT {
             return Err(corrupt("a B-tree at its maximum height", n));
         }
@@ -575,20 +667,26 @@ pub(crate) fn insert(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> 
                 return Err(e);
             }
         };
-        t.set_meta(new_root, 0, false);
-        t.set_child(new_root, 0, n);
+        let w = t.words(new_root)?;
+        set_meta(w, 0, false);
+        st(w, W_KIDS, n as u64);
         t.split_child(new_root, 0, n, sibling)?;
         height += 1;
         t.mem.store(root + R_ROOT, new_root as u64);
         t.mem.store(root + R_HEIGHT, height as u64);
         n = new_root;
+        next = None;
     }
     for level in 0..height {
-        let (count, leaf) = t.visit(n)?;
+        let node = match next.take() {
+            Some(node) => node,
+            None => t.visit(n)?,
+        };
+        let (count, leaf) = (node.count, node.leaf);
         if leaf != (level == height - 1) {
             return Err(corrupt("a B-tree leaf at the wrong depth", n));
         }
-        let (mut i, found) = t.search(n, count, key)?;
+        let (mut i, found) = t.search(&node, key)?;
         if found {
             return Err(exists());
         }
@@ -596,23 +694,27 @@ pub(crate) fn insert(s: &impl Space, root: usize, key: &Key<'_>, obj: usize) -> 
             if count >= CAP {
                 return Err(corrupt("a full B-tree leaf on the insertion path", n));
             }
-            t.shift_right(n, i, count, false);
-            t.set_entry(n, i, entry);
-            t.set_meta(n, count + 1, true);
+            shift_right(node.w, i, count, false);
+            node.set_entry(i, entry);
+            node.set_meta(count + 1, true);
             t.add_len(1);
             return Ok(());
         }
-        let c = t.child(n, i);
-        if t.node(c)?.0 == CAP {
+        let c = node.child(i);
+        let cn = t.visit(c)?;
+        if cn.count == CAP {
             let z = s.alloc_index_block(IDX_BTREE_NODE, PAYLOAD)?;
             t.split_child(n, i, c, z)?;
-            match t.cmp(n, i, key)? {
+            match t.cmp(node.w, i, key)? {
                 Ordering::Equal => return Err(exists()),
                 Ordering::Less => i += 1,
                 Ordering::Greater => {}
             }
+            n = node.child(i);
+        } else {
+            n = c;
+            next = Some(cn);
         }
-        n = t.child(n, i);
     }
     Err(corrupt("a B-tree deeper than its height", n))
 }
@@ -660,18 +762,20 @@ pub(crate) fn for_each(
     mut f: impl FnMut(usize) -> Result<()>,
 ) -> Result<()> {
     let t = tree(mem, seed, root);
-    t.walk(|n, i, _, _| f(t.entry(n, i).2 as usize))
+    t.walk(|node, i, _| f(node.entry(i).2 as usize))
 }
 
 pub(crate) fn check(mem: &Mem, seed: u64, root: usize) -> Result<usize> {
     let t = tree(mem, seed, root);
     let mut n = 0;
     let mut prev: Option<(u64, u64, Vec<u8>)> = None;
-    t.walk(|node, i, is_root, count| {
-        if !is_root && count < T - 1 {
-            return Err(corrupt("a B-tree node less than half full", node));
+    t.walk(|node, i, is_root| {
+        let node_at = node.at;
+        if !is_root && node.count < T - 1 {
+            return Err(corrupt("a B-tree node less than half full", node_at));
         }
-        let (p0, p1, obj) = t.entry(node, i);
+        let (p0, p1, obj) = node.entry(i);
+        let node = node_at;
         let h = ObjHeader::live(mem, seed, obj as usize)
             .ok_or_else(|| corrupt("an entry is not a live object", node))?;
         let names = h.read_names(mem)?;
@@ -700,7 +804,7 @@ pub(crate) fn check(mem: &Mem, seed: u64, root: usize) -> Result<usize> {
 pub(crate) fn blocks(mem: &Mem, seed: u64, root: usize) -> Result<usize> {
     let t = tree(mem, seed, root);
     let mut nodes = 0;
-    t.walk(|_, i, _, _| {
+    t.walk(|_, i, _| {
         if i == 0 {
             nodes += 1;
         }
