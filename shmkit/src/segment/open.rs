@@ -45,11 +45,28 @@ pub(crate) fn hold_shared(fd: &sys::Fd, what: &Path) -> Result<()> {
     }
 }
 
-/// Takes the exclusive `flock` for an offline grow or shrink, without waiting.
+/// How long an offline grow or shrink retries the exclusive `flock`. A handle closed a moment
+/// ago can still hold its shared lock: a child that another thread of the process is forking
+/// shares the descriptor (the same open file description, hence the same lock) until its
+/// `exec` closes it. An open handle holds it for as long as it lives, far longer.
+const EXCLUSIVE_PATIENCE: Duration = Duration::from_millis(100);
+
+/// Takes the exclusive `flock` for an offline grow or shrink: `Busy` if it is still held after
+/// [`EXCLUSIVE_PATIENCE`].
 pub(crate) fn try_exclusive(fd: &sys::Fd, what: &Path) -> Result<()> {
-    if sys::flock_try_lock(fd, LockKind::Exclusive, what)? {
-        Ok(())
-    } else {
+    let deadline = Instant::now() + EXCLUSIVE_PATIENCE;
+    let mut nap = Duration::from_micros(100);
+    loop {
+        if sys::flock_try_lock(fd, LockKind::Exclusive, what)? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(10));
+    }
+    {
         Err(Error::new(
             ErrorKind::Busy,
             format!(
