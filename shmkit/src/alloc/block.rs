@@ -50,6 +50,14 @@ pub(crate) fn size_of_word(b: usize, w: u64) -> Option<usize> {
     (w >> TAG_SHIFT == tag(b, size) && w & (FLAGS & !(ALLOC | PREV_ALLOC)) == 0).then_some(size)
 }
 
+/// The size in a header word of a *free* block at `b`: like [`size_of_word`] with `ALLOC` also
+/// required clear, in one flag test (`None` if the tag, a flag or `ALLOC` is wrong).
+#[inline(always)]
+pub(crate) fn free_size_of_word(b: usize, w: u64) -> Option<usize> {
+    let size = (w & SIZE_MASK) as usize;
+    (w & (FLAGS & !PREV_ALLOC) == 0 && w >> TAG_SHIFT == tag(b, size)).then_some(size)
+}
+
 /// The block size for a request of `size` usable bytes, or `None` if it cannot exist.
 #[inline(always)]
 pub(crate) fn block_size(size: usize) -> Option<usize> {
