@@ -716,6 +716,26 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
         }
     }
 
+    /// Looks `spec` up in the index at `root` and checks that it holds `T`s (an array if
+    /// `array`), without the lock unless a writer gets in the way ([`read_consistent`]).
+    ///
+    /// [`read_consistent`]: Self::read_consistent
+    fn find_typed<T: ShmSafe>(
+        &self,
+        root: usize,
+        spec: &Spec<'_>,
+        array: bool,
+    ) -> Result<Option<ObjHeader>> {
+        self.read_consistent(|| {
+            match index::find(I::KIND, &self.mem, self.seed, root, &spec.key)? {
+                None => Ok(None),
+                Some(h) => self
+                    .typed::<T>(h, spec.kind, Some(array), &|| self.describe(spec))
+                    .map(Some),
+            }
+        })
+    }
+
     /// Runs `read` (a lookup that validates everything it reads) so that its answer is one the
     /// segment held at some moment: without the lock while no writer runs meanwhile, else under
     /// the lock (read-write handles) or from a last unchecked attempt (read-only handles).
@@ -1268,15 +1288,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn find<T: ShmSafe>(&self, name: &str) -> Result<Option<&T>> {
         let spec = self.named_spec(name)?;
-        self.read_consistent(|| {
-            match index::find(I::KIND, &self.mem, self.seed, C_NAMED, &spec.key)? {
-                None => Ok(None),
-                Some(h) => {
-                    let h = self.typed::<T>(h, spec.kind, Some(false), &|| self.describe(&spec))?;
-                    self.single(&h).map(Some)
-                }
-            }
-        })
+        match self.find_typed::<T>(C_NAMED, &spec, false)? {
+            None => Ok(None),
+            Some(h) => self.single(&h).map(Some),
+        }
     }
 
     /// Finds the named array `name` of `T`s.
@@ -1296,15 +1311,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     /// ```
     pub fn find_array<T: ShmSafe>(&self, name: &str) -> Result<Option<&[T]>> {
         let spec = self.named_spec(name)?;
-        self.read_consistent(|| {
-            match index::find(I::KIND, &self.mem, self.seed, C_NAMED, &spec.key)? {
-                None => Ok(None),
-                Some(h) => {
-                    let h = self.typed::<T>(h, spec.kind, Some(true), &|| self.describe(&spec))?;
-                    self.slice(&h).map(Some)
-                }
-            }
-        })
+        match self.find_typed::<T>(C_NAMED, &spec, true)? {
+            None => Ok(None),
+            Some(h) => self.slice(&h).map(Some),
+        }
     }
 
     /// Finds the named object `name`, or constructs it from `f()` if it does not exist: under
@@ -1489,15 +1499,10 @@ impl<M: MemoryAlgorithm, I: NameIndex> SegmentManager<M, I> {
     pub fn find_unique<T: ShmSafe>(&self) -> Result<Option<&T>> {
         let names = Self::unique_names::<T>();
         let spec = self.unique_spec(&names)?;
-        self.read_consistent(|| {
-            match index::find(I::KIND, &self.mem, self.seed, C_UNIQUE, &spec.key)? {
-                None => Ok(None),
-                Some(h) => {
-                    let h = self.typed::<T>(h, spec.kind, Some(false), &|| self.describe(&spec))?;
-                    self.single(&h).map(Some)
-                }
-            }
-        })
+        match self.find_typed::<T>(C_UNIQUE, &spec, false)? {
+            None => Ok(None),
+            Some(h) => self.single(&h).map(Some),
+        }
     }
 
     /// Destroys the unique object of type `T`; `Ok(false)` if there is none.

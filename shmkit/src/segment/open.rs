@@ -25,24 +25,16 @@ const SHARE_WAIT: Duration = Duration::from_secs(10);
 /// Takes the shared `flock` an open segment holds for as long as it is open, waiting (bounded)
 /// while a grow or shrink holds it exclusively.
 pub(crate) fn hold_shared(fd: &sys::Fd, what: &Path) -> Result<()> {
-    let deadline = Instant::now() + SHARE_WAIT;
-    let mut nap = Duration::from_micros(50);
-    loop {
-        if sys::flock_try_lock(fd, LockKind::Shared, what)? {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::new(
-                ErrorKind::Busy,
-                format!(
-                    "{} is being grown or shrunk by another process (still after {SHARE_WAIT:?})",
-                    what.display()
-                ),
-            ));
-        }
-        std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(5));
+    if flock_within(fd, LockKind::Shared, what, SHARE_WAIT)? {
+        return Ok(());
     }
+    Err(Error::new(
+        ErrorKind::Busy,
+        format!(
+            "{} is being grown or shrunk by another process (still after {SHARE_WAIT:?})",
+            what.display()
+        ),
+    ))
 }
 
 /// How long an offline grow or shrink retries the exclusive `flock`. A handle closed a moment
@@ -54,27 +46,33 @@ const EXCLUSIVE_PATIENCE: Duration = Duration::from_millis(100);
 /// Takes the exclusive `flock` for an offline grow or shrink: `Busy` if it is still held after
 /// [`EXCLUSIVE_PATIENCE`].
 pub(crate) fn try_exclusive(fd: &sys::Fd, what: &Path) -> Result<()> {
-    let deadline = Instant::now() + EXCLUSIVE_PATIENCE;
-    let mut nap = Duration::from_micros(100);
+    if flock_within(fd, LockKind::Exclusive, what, EXCLUSIVE_PATIENCE)? {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Busy,
+        format!(
+            "{} is open in another process (or another handle): it can only be grown or \
+             shrunk while nobody has it open",
+            what.display()
+        ),
+    ))
+}
+
+/// Tries the `flock` until it is granted (`true`) or `patience` has passed (`false`), napping
+/// between tries (from 50 µs, doubling, at most 5 ms).
+fn flock_within(fd: &sys::Fd, kind: LockKind, what: &Path, patience: Duration) -> Result<bool> {
+    let deadline = Instant::now() + patience;
+    let mut nap = Duration::from_micros(50);
     loop {
-        if sys::flock_try_lock(fd, LockKind::Exclusive, what)? {
-            return Ok(());
+        if sys::flock_try_lock(fd, kind, what)? {
+            return Ok(true);
         }
         if Instant::now() >= deadline {
-            break;
+            return Ok(false);
         }
         std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(10));
-    }
-    {
-        Err(Error::new(
-            ErrorKind::Busy,
-            format!(
-                "{} is open in another process (or another handle): it can only be grown or \
-                 shrunk while nobody has it open",
-                what.display()
-            ),
-        ))
+        nap = (nap * 2).min(Duration::from_millis(5));
     }
 }
 
