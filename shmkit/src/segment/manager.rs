@@ -41,8 +41,7 @@ pub(crate) fn segment_layout(kind: Kind) -> Layout {
     Layout::new(kind, size_of::<super::layout::Control>(), 64)
 }
 
-/// The segment lock's guard: proof that this thread holds the lock.
-/// The segment lock, held. The guard of a thread's outermost hold keeps the change sequence
+/// The segment lock, held: proof that this thread holds it. The guard of a thread's outermost hold keeps the change sequence
 /// (`C_SEQ`) odd while it lives and moves it to the next even value when it drops, before the
 /// lock is released (fields drop after `drop`), so a lock-free find that saw the same even value
 /// before and after its reads knows that no writer ran in between (module docs, "Finds without
