@@ -640,6 +640,8 @@ fn churner(args: &[String]) {
                 assert!(seg.destroy::<u64>(&format!("churn-{rounds}-{i}")).unwrap());
             }
             rounds += 1;
+            let progress = seg.find::<[AtomicU32; 2]>("progress").unwrap().unwrap();
+            progress[0].fetch_add(1, Ordering::AcqRel);
         }
         report("rounds", rounds);
     }
@@ -656,6 +658,7 @@ fn stable_finder(args: &[String]) {
         let seg = open_shm::<I>(name);
         let ro = Shm::<I>::open_read_only(name).unwrap();
         let stop = seg.find::<AtomicU32>("stop").unwrap().unwrap();
+        let progress = seg.find::<[AtomicU32; 2]>("progress").unwrap().unwrap();
         let (mut finds, mut ro_misses) = (0u64, 0u64);
         while stop.load(Ordering::Acquire) == 0 {
             for i in 0..n {
@@ -672,6 +675,7 @@ fn stable_finder(args: &[String]) {
                 finds += 2;
             }
             assert_eq!(seg.find::<u64>("never-made").unwrap(), None);
+            progress[1].fetch_add(1, Ordering::AcqRel);
         }
         report("finds", finds);
         report("ro_misses", ro_misses);
@@ -692,10 +696,18 @@ fn lock_free_finds_never_miss_a_name_while_another_process_churns<I: NameIndex>(
         seg.construct(&format!("stable-{i}"), i as u64 * 7).unwrap();
     }
     let stop = seg.construct("stop", AtomicU32::new(0)).unwrap();
+    let progress = seg
+        .construct("progress", [AtomicU32::new(0), AtomicU32::new(0)])
+        .unwrap();
     let churn = child("churner").args([kind, &name]).spawn();
     let finder = child("stable_finder")
         .args([kind, &name, &STABLE.to_string()])
         .spawn();
+    // Both children are running (a slow start under load must not end the test before they
+    // overlap), then they overlap for 1.5 s.
+    assert!(wait_until(Duration::from_secs(60), || progress
+        .iter()
+        .all(|p| p.load(Ordering::Acquire) > 0)));
     std::thread::sleep(Duration::from_millis(1500));
     stop.store(1, Ordering::Release);
     let churned: u64 = churn
@@ -710,7 +722,7 @@ fn lock_free_finds_never_miss_a_name_while_another_process_churns<I: NameIndex>(
     assert!(churned > 0 && found > 0, "rounds {churned}, finds {found}");
     eprintln!("{kind}: {churned} churn rounds, {found} finds, {ro_misses} read-only misses");
     seg.check_sanity().unwrap();
-    assert_eq!(seg.named_count().unwrap(), STABLE + 1);
+    assert_eq!(seg.named_count().unwrap(), STABLE + 2);
 }
 
 /// Child: waits for the start flag, then find_or_construct on one name with a slow
