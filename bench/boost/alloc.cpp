@@ -28,10 +28,7 @@ struct XorShift {
 // A fresh 64 MiB managed segment, removed on scope exit.
 struct Segment {
     std::string name = bench::unique_name("shmkit_xbench_alloc");
-    struct Remover {
-        const std::string& n;
-        ~Remover() { bip::shared_memory_object::remove(n.c_str()); }
-    } remover{name};
+    bench::ShmRemover remover{name};
     bip::managed_shared_memory seg{bip::create_only, name.c_str(), kSegment};
 };
 

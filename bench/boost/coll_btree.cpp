@@ -51,10 +51,7 @@ int main(int argc, char** argv) {
         std::uint64_t sum = 0;
         for (int s = -1; s < kSamples; ++s) {
             std::string name = bench::unique_name("shmkit_xbench_btree");
-            struct Remover {
-                const std::string& n;
-                ~Remover() { bip::shared_memory_object::remove(n.c_str()); }
-            } remover{name};
+            bench::ShmRemover remover{name};
             bip::managed_shared_memory seg(bip::create_only, name.c_str(), kSegment);
             Map* map = seg.construct<Map>("map")(std::less<std::uint64_t>(),
                                                  Alloc(seg.get_segment_manager()));

@@ -57,10 +57,7 @@ int main(int argc, char** argv) {
         std::uint64_t sum = 0;
         for (int s = -1; s < kSamples; ++s) {
             std::string name = bench::unique_name("shmkit_xbench_coll_hash");
-            struct Remover {
-                const std::string& n;
-                ~Remover() { bip::shared_memory_object::remove(n.c_str()); }
-            } remover{name};
+            bench::ShmRemover remover{name};
             bip::managed_shared_memory seg(bip::create_only, name.c_str(), kSegment);
             Map* m = seg.construct<Map>("map")(0, boost::hash<std::uint64_t>(),
                                                std::equal_to<std::uint64_t>(),

@@ -31,10 +31,7 @@ int main(int argc, char** argv) {
         std::int64_t total = 0;
         for (int s = -1; s < kSamples; ++s) {
             std::string name = bench::unique_name("shmkit_xbench_coll_vec");
-            struct Remover {
-                const std::string& n;
-                ~Remover() { bip::shared_memory_object::remove(n.c_str()); }
-            } remover{name};
+            bench::ShmRemover remover{name};
             bip::managed_shared_memory seg(bip::create_only, name.c_str(), kSegment);
             Vector* v = seg.construct<Vector>("v")(seg.get_segment_manager());
 

@@ -22,6 +22,8 @@
 #include <sys/prctl.h>
 #endif
 
+#include <boost/interprocess/shared_memory_object.hpp>
+
 namespace bench {
 
 inline double now_ns() {
@@ -79,6 +81,14 @@ inline std::string unique_name(const char* prefix) {
     static unsigned long counter = 0;
     return std::string(prefix) + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
 }
+
+// Removes the shared memory object `name` when it goes out of scope: declare it before the
+// segment that maps the object, so the segment is unmapped first and the name goes even when a
+// row throws.
+struct ShmRemover {
+    const std::string& name;
+    ~ShmRemover() { boost::interprocess::shared_memory_object::remove(name.c_str()); }
+};
 
 // --- Helpers for rows that fork real processes --------------------------------------------
 

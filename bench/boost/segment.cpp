@@ -64,10 +64,7 @@ static void rows(bench::Filter& want, const char* index) {
     std::uint64_t sum = 0;
     for (int s = -1; s < kSamples; ++s) {
         std::string name = bench::unique_name("shmkit_xbench_segment");
-        struct Remover {
-            const std::string& n;
-            ~Remover() { bip::shared_memory_object::remove(n.c_str()); }
-        } remover{name};
+        bench::ShmRemover remover{name};
         Segment seg(bip::create_only, name.c_str(), kSegment);
 
         double t0 = bench::now_ns();
@@ -119,10 +116,7 @@ static void concurrent_row(bench::Filter& want, const char* index) {
     std::vector<double> ns;
     for (int s = -1; s < kSamples; ++s) {
         std::string name = bench::unique_name("shmkit_xbench_segconc");
-        struct Remover {
-            const std::string& n;
-            ~Remover() { bip::shared_memory_object::remove(n.c_str()); }
-        } remover{name};
+        bench::ShmRemover remover{name};
         Segment seg(bip::create_only, name.c_str(), 16u << 20);
         for (std::size_t k = 0; k < kConcNames; ++k)
             seg.template construct<std::uint64_t>(&flat[k * 10])(k);
